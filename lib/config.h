@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* Flows a provider section may allow; "flows =" lists them, the first is the default. */
+enum login_flow {
+        LOGIN_FLOW_PASSWORD = 1 << 0,
+        LOGIN_FLOW_DEVICE = 1 << 1,
+        LOGIN_FLOW_AUTO = 1 << 2,
+};
+
+struct config_role {
+        char *name;
+        char **groups;      /* IdP group ids or names */
+        char **app_roles;   /* values of the "roles" claim */
+        char **unix_groups; /* local groups the role grants */
+        char **includes;    /* other role names */
+};
+
+struct cloudauth_config {
+        char *path; /* the main file */
+
+        /* [provider] */
+        char *issuer;
+        char *client_id;
+        char *client_secret_file;
+        char *scopes;        /* space separated; default "openid profile email offline_access" */
+        char *ca_file;
+        unsigned flows;      /* enum login_flow bits; default password */
+        enum login_flow default_flow;
+        char **tenants;      /* Entra tenant GUIDs allowed, lowercased; NULL = any */
+        unsigned timeout;    /* seconds for one whole HTTP request; default 10 */
+        unsigned leeway;     /* seconds of clock skew accepted on exp/nbf/iat; default 300 */
+        bool qr;             /* show a QR code in the device flow; default yes */
+
+        /* [identity] */
+        char *username_claim; /* default preferred_username */
+        char *groups_claim;   /* default groups */
+        char *default_domain; /* lowercased, may be NULL */
+        uint32_t uid_min, uid_max; /* default 200000-2000199999 */
+        char *home;           /* default /home/%u */
+        char *shell;          /* default /bin/bash */
+
+        /* [access] */
+        char **allow_users;   /* lowercased; "*" allows every user of the provider */
+        char **allow_groups;
+        char **allow_roles;
+
+        /* [role NAME] */
+        struct config_role *roles;
+        size_t n_roles;
+
+        /* [offline] */
+        bool offline_enabled;     /* default yes */
+        uint64_t offline_max_age; /* seconds, default 7d */
+
+        /* [paths] */
+        char *state_dir; /* default /var/lib/cloudauth */
+        char *cache_dir; /* default /var/cache/cloudauth */
+};
+
+/* Largest config file accepted, per file. */
+#define CONFIG_FILE_MAX (256 * 1024)
+
+/*
+ * Load PATH and then PATH.d/ *.conf in lexical order; later files override
+ * single-valued keys. Files are opened O_NOFOLLOW, must be regular, owned by
+ * root (or by the effective user), and not writable by group or others.
+ * Every error is logged once as "FILE:LINE: key 'KEY': what is wrong" and
+ * returned as a negative errno; *ret is set only on success.
+ */
+int config_load(const char *path, const struct logger *log, struct cloudauth_config **ret);
+
+/*
+ * Parse one file's text into c (which holds defaults or earlier files).
+ * Used by config_load and the fuzzer. On error, c may be partially updated,
+ * so callers parse into a scratch config.
+ */
+int config_parse_text(struct cloudauth_config *c, const char *filename, const char *text, size_t len,
+                      const struct logger *log);
+
+/* Allocate a config holding every default. */
+int config_new_defaults(struct cloudauth_config **ret);
+
+/* Checks that span keys: required keys present, roles resolvable and acyclic. */
+int config_validate(const struct cloudauth_config *c, const struct logger *log);
+
+void config_free(struct cloudauth_config *c);
+static inline void config_freep(struct cloudauth_config **c) {
+        config_free(*c);
+}
+#define _cleanup_config_ _cleanup_(config_freep)
+
+const struct config_role *config_find_role(const struct cloudauth_config *c, const char *name);
+
+/*
+ * Read a secret file (client_secret_file): must be a regular file owned by
+ * root (or the effective user), mode without any group/other bits, at most
+ * 4 KiB; trailing newline stripped. Caller wipes the result.
+ */
+int config_read_secret_file(const char *path, const struct logger *log, char **ret);
+
+/*
+ * Shared by every file cloudauth trusts: open path O_RDONLY|O_NOFOLLOW|O_CLOEXEC,
+ * check it is a regular file owned by root or the effective user, and that
+ * (st_mode & forbidden_mode) == 0. Returns the fd or a negative errno:
+ * -ELOOP symlink, -EPERM bad owner or mode, -EFBIG over max_size.
+ */
+int open_trusted_file(const char *path, unsigned forbidden_mode, size_t max_size, const struct logger *log);

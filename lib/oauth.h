@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+
+#include "provider.h"
+
+/* What the IdP answered, precisely enough for the PAM edge and the log. */
+enum oauth_result {
+        OAUTH_OK = 0,
+        OAUTH_WRONG_PASSWORD,      /* invalid_grant, Entra 50126 */
+        OAUTH_NO_SUCH_USER,        /* Entra 50034 */
+        OAUTH_MFA_REQUIRED,        /* Entra 50076/50079, Auth0 mfa_required: a failure */
+        OAUTH_LOCKED,              /* Entra 50053 */
+        OAUTH_PASSWORD_EXPIRED,    /* Entra 50055 */
+        OAUTH_DISABLED,            /* Entra 50057 */
+        OAUTH_CONDITIONAL_ACCESS,  /* Entra 53003 */
+        OAUTH_CLIENT_ERROR,        /* invalid_client, unauthorized_client, Entra 700016/7000218 */
+        OAUTH_INVALID_SCOPE,
+        OAUTH_UNSUPPORTED_GRANT,   /* the provider does not offer this grant */
+        OAUTH_REJECTED,            /* any other error the IdP sent */
+        OAUTH_UNREACHABLE,         /* connect error, timeout, 5xx: offline login may apply */
+        OAUTH_TLS_ERROR,           /* certificate or handshake failure: never offline */
+        OAUTH_PROTOCOL_ERROR,      /* unparsable or incomplete answer */
+        /* device flow */
+        OAUTH_AUTHORIZATION_PENDING,
+        OAUTH_SLOW_DOWN,
+        OAUTH_ACCESS_DENIED,       /* access_denied, Entra authorization_declined */
+        OAUTH_EXPIRED_TOKEN,
+        _OAUTH_RESULT_MAX,
+};
+
+const char *oauth_result_to_string(enum oauth_result r);
+
+struct oauth_tokens {
+        char *id_token;
+        char *access_token;
+        char *refresh_token;
+        char *token_type;
+        char *scope;
+        long expires_in;
+};
+
+/* Wipes and frees every token. */
+void oauth_tokens_done(struct oauth_tokens *t);
+
+/*
+ * Parse a token endpoint answer (status and body). On 200 with a usable body,
+ * fills *ret and sets *ret_result = OAUTH_OK. On an error body, maps "error"
+ * and Entra's "error_codes" (never "error_description") to *ret_result and
+ * copies the error code text to *ret_error (may be NULL). 5xx gives
+ * OAUTH_UNREACHABLE. Returns 0 whenever *ret_result is meaningful, negative
+ * errno only on allocation failure. ret untouched unless OAUTH_OK.
+ */
+int oauth_parse_token_response(long status, const char *body, size_t len, struct oauth_tokens *ret,
+                               enum oauth_result *ret_result, char **ret_error);
+
+/*
+ * Resource owner password grant against the token endpoint: scopes from
+ * config, client authentication with the client_secret_file secret (HTTP
+ * Basic) when configured, else client_id in the body (public client).
+ * An http transport error becomes OAUTH_UNREACHABLE or OAUTH_TLS_ERROR.
+ */
+int oauth_password_grant(struct provider *p, const char *username, const char *password,
+                         struct oauth_tokens *ret, enum oauth_result *ret_result);
