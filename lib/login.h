@@ -49,3 +49,11 @@ void login_result_done(struct login_result *r);
  * p must be initialised by provider_init; clock from p.
  */
 int login_password(struct provider *p, const char *typed_user, const char *password, struct login_result *ret);
+
+/*
+ * The one syslog line per decision:
+ * "user=NAME flow=FLOW result=RESULT reason=\"...\" [roles=a,b] [allowed=yes|no]".
+ * NAME is the typed name, sanitised; never a secret.
+ */
+void login_result_log(const struct logger *log, const char *typed_user, const char *flow,
+                      const struct login_result *r);

@@ -16,14 +16,14 @@
 
 /* Hand ownership out of a cleanup-managed variable. */
 #define TAKE_PTR(p)                       \
-        ({                                \
+        __extension__({                   \
                 __typeof__(p) _take_ = (p); \
                 (p) = NULL;               \
                 _take_;                   \
         })
 
 #define TAKE_FD(fd)                       \
-        ({                                \
+        __extension__({                   \
                 int _take_fd_ = (fd);     \
                 (fd) = -1;                \
                 _take_fd_;                \

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json-util.h"
+#include "login.h"
+#include "macro.h"
+#include "secret.h"
+
+static const char *const login_status_table[_LOGIN_STATUS_MAX] = {
+        [LOGIN_OK] = "success",
+        [LOGIN_BAD_CREDENTIALS] = "denied",
+        [LOGIN_USER_UNKNOWN] = "unknown-user",
+        [LOGIN_ACCOUNT_PROBLEM] = "account-problem",
+        [LOGIN_UNAVAILABLE] = "unavailable",
+        [LOGIN_CONFIG_ERROR] = "config-error",
+};
+
+const char *login_status_to_string(enum login_status s) {
+        if ((unsigned) s >= _LOGIN_STATUS_MAX)
+                return "unknown";
+        return login_status_table[s];
+}
+
+void login_result_done(struct login_result *r) {
+        if (!r)
+                return;
+        identity_free(r->identity);
+        if (r->claims)
+                json_decref(r->claims);
+        strv_free(r->roles);
+        *r = (struct login_result) {0};
+}
+
+static enum login_status status_from_transport(int r, const char **ret_reason) {
+        if (r == -EKEYREJECTED) {
+                *ret_reason = "TLS certificate of the provider could not be verified";
+                return LOGIN_UNAVAILABLE;
+        }
+        if (http_error_is_unreachable(r)) {
+                *ret_reason = r == -ETIMEDOUT ? "provider timed out" : "provider unreachable";
+                return LOGIN_UNAVAILABLE;
+        }
+        if (r == -EACCES) {
+                *ret_reason = "discovery document is for another issuer";
+                return LOGIN_CONFIG_ERROR;
+        }
+        *ret_reason = "provider metadata unusable";
+        return LOGIN_UNAVAILABLE;
+}
+
+static enum login_status status_from_oauth(enum oauth_result o) {
+        switch (o) {
+        case OAUTH_OK:
+                return LOGIN_OK;
+        case OAUTH_WRONG_PASSWORD:
+        case OAUTH_MFA_REQUIRED:
+        case OAUTH_REJECTED:
+        case OAUTH_ACCESS_DENIED:
+        case OAUTH_EXPIRED_TOKEN:
+                return LOGIN_BAD_CREDENTIALS;
+        case OAUTH_NO_SUCH_USER:
+                return LOGIN_USER_UNKNOWN;
+        case OAUTH_LOCKED:
+        case OAUTH_PASSWORD_EXPIRED:
+        case OAUTH_DISABLED:
+        case OAUTH_CONDITIONAL_ACCESS:
+                return LOGIN_ACCOUNT_PROBLEM;
+        case OAUTH_CLIENT_ERROR:
+        case OAUTH_INVALID_SCOPE:
+        case OAUTH_UNSUPPORTED_GRANT:
+                return LOGIN_CONFIG_ERROR;
+        default:
+                return LOGIN_UNAVAILABLE;
+        }
+}
+
+/* Discovery and keys, from the cache when fresh. */
+static int login_prepare_provider(struct provider *p, struct login_result *ret) {
+        int r;
+
+        if ((r = provider_load_metadata(p, false)) < 0 || (r = provider_load_jwks(p, false)) < 0) {
+                ret->status = status_from_transport(r, &ret->reason);
+                return r;
+        }
+        return 0;
+}
+
+/* Everything after the IdP issued tokens: verify, map, decide. */
+static int login_finish(struct provider *p, const char *expected_idp_name, const char *id_token,
+                        const char *nonce, struct login_result *ret) {
+        _cleanup_json_ json_t *claims = NULL;
+        struct identity *id = NULL;
+        char **roles = NULL;
+        int r;
+
+        r = provider_verify_id_token(p, id_token, nonce, &claims, &ret->jwt);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                ret->status = LOGIN_BAD_CREDENTIALS;
+                ret->reason = jwt_error_to_string(ret->jwt);
+                return 0;
+        }
+
+        r = identity_from_claims(p->config, claims, &id, &ret->reason);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                ret->status = LOGIN_BAD_CREDENTIALS;
+                return 0;
+        }
+
+        /* The IdP may accept aliases; the account logged in to must be the one named. */
+        if (expected_idp_name && !streq(id->idp_username, expected_idp_name)) {
+                identity_free(id);
+                ret->status = LOGIN_BAD_CREDENTIALS;
+                ret->reason = "the token is for a different user than the one logging in";
+                return 0;
+        }
+
+        r = roles_resolve(p->config, id, &roles);
+        if (r < 0) {
+                identity_free(id);
+                return r;
+        }
+
+        (void) access_check(p->config, id, roles, &ret->allowed, &ret->access_reason);
+
+        ret->status = LOGIN_OK;
+        ret->reason = ret->allowed ? "authenticated" : "authenticated, but not allowed";
+        ret->identity = id;
+        ret->roles = roles;
+        ret->claims = TAKE_PTR(claims);
+        return 0;
+}
+
+int login_password(struct provider *p, const char *typed_user, const char *password, struct login_result *ret) {
+        _cleanup_free_ char *idp_name = NULL;
+        struct oauth_tokens tokens = {0};
+        unsigned requests_before = p->n_requests;
+        int r;
+
+        *ret = (struct login_result) {0};
+
+        r = identity_login_to_idp_name(p->config, typed_user, &idp_name);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                ret->status = LOGIN_USER_UNKNOWN;
+                ret->reason = "not a valid login name";
+                return 0;
+        }
+
+        if (!password || !*password) {
+                ret->status = LOGIN_BAD_CREDENTIALS;
+                ret->reason = "empty password";
+                return 0;
+        }
+
+        if (login_prepare_provider(p, ret) < 0)
+                goto out;
+
+        r = oauth_password_grant(p, idp_name, password, &tokens, &ret->oauth);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0 && ret->oauth == OAUTH_OK)
+                ret->oauth = OAUTH_PROTOCOL_ERROR;
+        if (ret->oauth != OAUTH_OK) {
+                ret->status = status_from_oauth(ret->oauth);
+                ret->reason = oauth_result_to_string(ret->oauth);
+                r = 0;
+                goto out;
+        }
+
+        r = login_finish(p, idp_name, tokens.id_token, NULL, ret);
+
+out:
+        oauth_tokens_done(&tokens);
+        ret->n_requests = p->n_requests - requests_before;
+        return r == -ENOMEM ? r : 0;
+}
+
+/* Names typed at a prompt may hold anything: keep the log line parseable. */
+static void sanitize_name(const char *in, char *out, size_t size) {
+        size_t i = 0;
+
+        for (; in && *in && i + 1 < size; in++)
+                out[i++] = ((unsigned char) *in < 0x21 || *in == '"' || *in == 0x7f) ? '?' : *in;
+        out[i] = 0;
+}
+
+void login_result_log(const struct logger *log, const char *typed_user, const char *flow,
+                      const struct login_result *r) {
+        char user[128], roles[512] = "";
+        size_t n = 0;
+
+        sanitize_name(typed_user, user, sizeof(user));
+
+        if (r->roles)
+                for (char **i = r->roles; *i && n + 1 < sizeof(roles); i++) {
+                        int k = snprintf(roles + n, sizeof(roles) - n, "%s%s", n ? "," : "", *i);
+                        if (k < 0)
+                                break;
+                        n += (size_t) k;
+                }
+
+        if (r->status == LOGIN_OK)
+                log_emit(log, LOG_NOTICE,
+                         "user=%s flow=%s result=success local_user=%s allowed=%s access=\"%s\" roles=%s requests=%u",
+                         user, flow, r->identity->username, r->allowed ? "yes" : "no", strempty(r->access_reason),
+                         n ? roles : "-", r->n_requests);
+        else
+                log_emit(log, r->status == LOGIN_UNAVAILABLE || r->status == LOGIN_CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
+                         "user=%s flow=%s result=%s reason=\"%s\" requests=%u", user, flow,
+                         login_status_to_string(r->status), strempty(r->reason), r->n_requests);
+}

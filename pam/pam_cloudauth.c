@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pam_cloudauth: the PAM adapter. It turns PAM calls into lib calls and lib
+ * results into PAM codes; all policy lives in lib/.
+ */
+#include <errno.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "cloudauth-build.h"
+#include "config.h"
+#include "login.h"
+#include "macro.h"
+#include "provider.h"
+#include "secret.h"
+
+#define DATA_LOGIN "cloudauth-login"
+
+struct module_args {
+        bool debug;
+        bool use_first_pass;
+        bool try_first_pass;
+        bool no_offline;
+        const char *config_path;
+        unsigned flow; /* enum login_flow bit, 0 = from the config */
+};
+
+/* What authenticate learned, kept for acct_mgmt in the same PAM transaction. */
+struct login_verdict {
+        char *user;       /* PAM_USER at authentication time */
+        char *local_user; /* the mapped local account */
+        bool allowed;
+        const char *access_reason;
+};
+
+static void verdict_free(pam_handle_t *pamh, void *data, int error_status) {
+        struct login_verdict *v = data;
+
+        if (!v)
+                return;
+        free(v->user);
+        free(v->local_user);
+        free(v);
+}
+
+static void pam_log_sink(void *userdata, int priority, const char *message) {
+        pam_syslog(userdata, priority, "%s", message);
+}
+
+static int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct module_args *ret) {
+        struct module_args a = {
+                .config_path = CLOUDAUTH_CONFIG_PATH,
+        };
+
+        for (int i = 0; i < argc; i++) {
+                const char *arg = argv[i];
+
+                if (streq(arg, "debug"))
+                        a.debug = true;
+                else if (streq(arg, "use_first_pass"))
+                        a.use_first_pass = true;
+                else if (streq(arg, "try_first_pass"))
+                        a.try_first_pass = true;
+                else if (streq(arg, "no_offline"))
+                        a.no_offline = true;
+                else if (strncmp(arg, "config=", 7) == 0 && arg[7] == '/')
+                        a.config_path = arg + 7;
+                else if (streq(arg, "flow=password"))
+                        a.flow = LOGIN_FLOW_PASSWORD;
+                else if (streq(arg, "flow=device"))
+                        a.flow = LOGIN_FLOW_DEVICE;
+                else if (streq(arg, "flow=auto"))
+                        a.flow = LOGIN_FLOW_AUTO;
+                else {
+                        pam_syslog(pamh, LOG_ERR, "unknown or invalid module argument '%s'", arg);
+                        return PAM_SERVICE_ERR;
+                }
+        }
+
+        *ret = a;
+        return PAM_SUCCESS;
+}
+
+static int config_open(pam_handle_t *pamh, const struct module_args *args, const struct logger *log,
+                       struct cloudauth_config **ret) {
+        int r = config_load(args->config_path, log, ret);
+
+        if (r < 0) {
+                /* config_load named file, line and key already. */
+                pam_syslog(pamh, LOG_ERR, "configuration %s is unusable, refusing every login: %s", args->config_path,
+                           strerror(-r));
+                return PAM_SERVICE_ERR;
+        }
+        return PAM_SUCCESS;
+}
+
+/* The password: from an earlier module when asked to, else from the conversation. */
+static int password_get(pam_handle_t *pamh, const struct module_args *args, char **ret) {
+        const void *item = NULL;
+        char *answer = NULL;
+        int r;
+
+        if (args->use_first_pass || args->try_first_pass) {
+                r = pam_get_item(pamh, PAM_AUTHTOK, &item);
+                if (r == PAM_SUCCESS && item) {
+                        *ret = strdup(item);
+                        return *ret ? PAM_SUCCESS : PAM_BUF_ERR;
+                }
+                if (args->use_first_pass) {
+                        pam_syslog(pamh, LOG_ERR, "use_first_pass given, but no earlier module set a password");
+                        return PAM_AUTH_ERR;
+                }
+        }
+
+        r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "Password: ");
+        if (r != PAM_SUCCESS) {
+                pam_syslog(pamh, LOG_ERR, "conversation failed: %s", pam_strerror(pamh, r));
+                return PAM_CONV_ERR;
+        }
+        if (!answer)
+                return PAM_CONV_ERR;
+
+        /* Later modules in the stack (try_first_pass) may use it. */
+        r = pam_set_item(pamh, PAM_AUTHTOK, answer);
+        if (r != PAM_SUCCESS) {
+                erase_and_free(answer);
+                return r;
+        }
+
+        *ret = answer;
+        return PAM_SUCCESS;
+}
+
+static int pam_code_from_login(const struct login_result *res) {
+        switch (res->status) {
+        case LOGIN_OK:
+                return PAM_SUCCESS;
+        case LOGIN_BAD_CREDENTIALS:
+                return PAM_AUTH_ERR;
+        case LOGIN_USER_UNKNOWN:
+                return PAM_USER_UNKNOWN;
+        case LOGIN_ACCOUNT_PROBLEM:
+                return res->oauth == OAUTH_LOCKED ? PAM_MAXTRIES : PAM_AUTH_ERR;
+        case LOGIN_UNAVAILABLE:
+                return PAM_AUTHINFO_UNAVAIL;
+        case LOGIN_CONFIG_ERROR:
+        default:
+                return PAM_SERVICE_ERR;
+        }
+}
+
+/* A short, safe explanation for the person at the prompt. */
+static void tell_user(pam_handle_t *pamh, const struct login_result *res) {
+        const char *msg = NULL;
+
+        switch (res->oauth) {
+        case OAUTH_MFA_REQUIRED:
+                msg = "Your organisation requires multi-factor authentication: use the device login.";
+                break;
+        case OAUTH_PASSWORD_EXPIRED:
+                msg = "Your password has expired: change it with your organisation first.";
+                break;
+        case OAUTH_LOCKED:
+                msg = "Your account is locked.";
+                break;
+        case OAUTH_DISABLED:
+                msg = "Your account is disabled.";
+                break;
+        case OAUTH_CONDITIONAL_ACCESS:
+                msg = "Your organisation's access policy blocked this sign-in.";
+                break;
+        default:
+                if (res->status == LOGIN_UNAVAILABLE)
+                        msg = "The identity provider cannot be reached.";
+                break;
+        }
+        if (msg)
+                (void) pam_error(pamh, "%s", msg);
+}
+
+static int verdict_store(pam_handle_t *pamh, const char *user, const struct login_result *res) {
+        struct login_verdict *v = calloc(1, sizeof(*v));
+
+        if (!v)
+                return PAM_BUF_ERR;
+        v->user = strdup(user);
+        v->local_user = strdup(res->identity->username);
+        v->allowed = res->allowed;
+        v->access_reason = res->access_reason;
+        if (!v->user || !v->local_user) {
+                verdict_free(pamh, v, 0);
+                return PAM_BUF_ERR;
+        }
+        return pam_set_data(pamh, DATA_LOGIN, v, verdict_free);
+}
+
+static int authenticate_password(pam_handle_t *pamh, const struct module_args *args, const struct logger *log,
+                                 const struct cloudauth_config *c, const char *user) {
+        _cleanup_erase_ char *password = NULL;
+        struct login_result res = {0};
+        struct provider p;
+        int r;
+
+        r = password_get(pamh, args, &password);
+        if (r != PAM_SUCCESS)
+                return r;
+
+        if (provider_init(&p, c, log) < 0)
+                return PAM_BUF_ERR;
+
+        r = login_password(&p, user, password, &res);
+        provider_done(&p);
+        if (r < 0) {
+                login_result_done(&res);
+                return PAM_BUF_ERR;
+        }
+
+        login_result_log(log, user, "password", &res);
+        if (res.status != LOGIN_OK)
+                tell_user(pamh, &res);
+
+        r = pam_code_from_login(&res);
+        if (r == PAM_SUCCESS)
+                r = verdict_store(pamh, user, &res);
+
+        login_result_done(&res);
+        return r;
+}
+
+_public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        struct module_args args;
+        struct logger log = { .sink = pam_log_sink, .userdata = pamh };
+        const char *user = NULL;
+        int r;
+
+        r = args_parse(pamh, argc, argv, &args);
+        if (r != PAM_SUCCESS)
+                return r;
+        log.debug = args.debug;
+
+        r = pam_get_user(pamh, &user, NULL);
+        if (r != PAM_SUCCESS || !user || !*user) {
+                pam_syslog(pamh, LOG_ERR, "cannot determine the user name: %s", pam_strerror(pamh, r));
+                return PAM_USER_UNKNOWN;
+        }
+
+        r = config_open(pamh, &args, &log, &c);
+        if (r != PAM_SUCCESS)
+                return r;
+
+        if (args.flow == 0)
+                args.flow = c->default_flow;
+        if (!(c->flows & args.flow) && !(args.flow == LOGIN_FLOW_AUTO && (c->flows & LOGIN_FLOW_PASSWORD))) {
+                pam_syslog(pamh, LOG_ERR, "user=%s result=config-error reason=\"the requested flow is not in 'flows'\"",
+                           user);
+                return PAM_SERVICE_ERR;
+        }
+        if (args.flow != LOGIN_FLOW_PASSWORD) {
+                pam_syslog(pamh, LOG_ERR, "user=%s result=config-error reason=\"only flow=password is available\"", user);
+                return PAM_AUTHINFO_UNAVAIL;
+        }
+
+        return authenticate_password(pamh, &args, &log, c, user);
+}
+
+_public_ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        /* No credentials beyond the identity itself: nothing to establish or delete. */
+        return PAM_SUCCESS;
+}
+
+_public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        const struct login_verdict *v = NULL;
+        struct module_args args;
+        const char *user = NULL;
+        int r;
+
+        r = args_parse(pamh, argc, argv, &args);
+        if (r != PAM_SUCCESS)
+                return r;
+
+        r = pam_get_user(pamh, &user, NULL);
+        if (r != PAM_SUCCESS || !user || !*user)
+                return PAM_USER_UNKNOWN;
+
+        r = pam_get_data(pamh, DATA_LOGIN, (const void **) &v);
+        if (r != PAM_SUCCESS || !v || !streq(v->user, user)) {
+                /* Not authenticated by us in this transaction: let pam_unix and friends decide. */
+                if (args.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"not a cloudauth user\"", user);
+                return PAM_USER_UNKNOWN;
+        }
+
+        if (!v->allowed) {
+                pam_syslog(pamh, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\"", user, v->local_user,
+                           strempty(v->access_reason));
+                (void) pam_error(pamh, "Access denied: %s is not allowed to log in to this host.", v->local_user);
+                return PAM_PERM_DENIED;
+        }
+
+        pam_syslog(pamh, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\"", user, v->local_user,
+                   strempty(v->access_reason));
+        return PAM_SUCCESS;
+}
