@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/* cloudauthctl: check a configuration and try logins without going through PAM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cloudauth-build.h"
+#include "config.h"
+#include "json-util.h"
+#include "login.h"
+#include "macro.h"
+#include "provider.h"
+#include "secret.h"
+
+#define PASSWORD_MAX 1024
+
+struct ctl_options {
+        const char *config_path;
+        bool json;
+        bool debug;
+};
+
+/* Collects check results so they can be printed as text or as one JSON document. */
+struct check_report {
+        bool json;
+        json_t *items;
+        unsigned n_errors, n_warnings;
+};
+
+static void report_add(struct check_report *rep, const char *name, const char *level, const char *fmt, ...)
+        _printf_(4, 5);
+
+static void report_add(struct check_report *rep, const char *name, const char *level, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+
+        if (streq(level, "error"))
+                rep->n_errors++;
+        else if (streq(level, "warning"))
+                rep->n_warnings++;
+
+        if (rep->json)
+                json_array_append_new(rep->items, json_pack("{s:s, s:s, s:s}", "check", name, "level", level,
+                                                            "message", msg));
+        else
+                printf("%-8s %-10s %s\n", streq(level, "ok") ? "ok" : level, name, msg);
+}
+
+/* Lines logged by lib while checking are collected as errors of the "config" check. */
+struct collect_sink {
+        struct check_report *rep;
+        const char *name;
+};
+
+static void collect_sink_func(void *userdata, int priority, const char *message) {
+        struct collect_sink *s = userdata;
+
+        if (priority <= LOG_ERR)
+                report_add(s->rep, s->name, "error", "%s", message);
+        else if (priority == LOG_WARNING)
+                report_add(s->rep, s->name, "warning", "%s", message);
+}
+
+static void check_dir(struct check_report *rep, const char *what, const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        report_add(rep, "files", "ok", "%s %s does not exist yet; it is created on first use", what,
+                                   path);
+                else
+                        report_add(rep, "files", "error", "%s %s: %s", what, path, strerror(errno));
+                return;
+        }
+        if (!S_ISDIR(st.st_mode))
+                report_add(rep, "files", "error", "%s %s is not a directory", what, path);
+        else if (st.st_uid != 0 && st.st_uid != geteuid())
+                report_add(rep, "files", "error", "%s %s is owned by uid %u, not root", what, path, (unsigned) st.st_uid);
+        else if (st.st_mode & 022)
+                report_add(rep, "files", "error", "%s %s is writable by group or others", what, path);
+        else
+                report_add(rep, "files", "ok", "%s %s is owned by uid %u, mode %04o", what, path, (unsigned) st.st_uid,
+                           (unsigned) (st.st_mode & 07777));
+}
+
+static int verb_check(const struct ctl_options *o) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        struct check_report rep = { .json = o->json, .items = json_array() };
+        struct collect_sink sink = { .rep = &rep, .name = "config" };
+        struct logger log = { .sink = collect_sink_func, .userdata = &sink, .debug = false };
+        struct provider p;
+        bool provider_ok = false;
+        int r;
+
+        if (!rep.items)
+                return EXIT_FAILURE;
+
+        r = config_load(o->config_path, &log, &c);
+        if (r < 0) {
+                report_add(&rep, "config", "error", "%s is not usable: %s", o->config_path, strerror(-r));
+                goto print;
+        }
+        report_add(&rep, "config", "ok", "%s is valid (issuer %s, client %s)", o->config_path, c->issuer,
+                   c->client_id);
+
+        if (strv_length(c->allow_users) + strv_length(c->allow_groups) + strv_length(c->allow_roles) == 0)
+                report_add(&rep, "access", "warning",
+                           "no allow_users, allow_groups or allow_roles: nobody can log in");
+        else
+                report_add(&rep, "access", "ok", "%zu users, %zu groups, %zu roles allowed",
+                           strv_length(c->allow_users), strv_length(c->allow_groups), strv_length(c->allow_roles));
+
+        if (c->client_secret_file) {
+                _cleanup_erase_ char *secret = NULL;
+
+                sink.name = "files";
+                if (config_read_secret_file(c->client_secret_file, &log, &secret) >= 0)
+                        report_add(&rep, "files", "ok", "client secret %s is readable by root only",
+                                   c->client_secret_file);
+        }
+        check_dir(&rep, "state directory", c->state_dir);
+        check_dir(&rep, "cache directory", c->cache_dir);
+
+        sink.name = "provider";
+        if (provider_init(&p, c, &log) < 0) {
+                report_add(&rep, "provider", "error", "out of memory");
+                goto print;
+        }
+
+        r = provider_load_metadata(&p, true);
+        if (r < 0)
+                report_add(&rep, "discovery", "error", "%s/.well-known/openid-configuration: %s", c->issuer,
+                           http_strerror(r));
+        else {
+                report_add(&rep, "discovery", "ok", "token endpoint %s", p.metadata->token_endpoint);
+                if (p.metadata->device_authorization_endpoint)
+                        report_add(&rep, "discovery", "ok", "device endpoint %s",
+                                   p.metadata->device_authorization_endpoint);
+                r = provider_load_jwks(&p, true);
+                if (r < 0)
+                        report_add(&rep, "jwks", "error", "%s: %s", p.metadata->jwks_uri, http_strerror(r));
+                else {
+                        report_add(&rep, "jwks", "ok", "%zu signing keys from %s", p.jwks->n_keys, p.metadata->jwks_uri);
+                        provider_ok = true;
+                }
+        }
+
+        if (provider_ok && p.server_date > 0) {
+                long long skew = (long long) time(NULL) - (long long) p.server_date;
+                long long abs_skew = skew < 0 ? -skew : skew;
+
+                if (abs_skew > (long long) c->leeway)
+                        report_add(&rep, "clock", "error",
+                                   "this host's clock is %+lld s off the provider's, more than the leeway of %u s",
+                                   skew, c->leeway);
+                else if (abs_skew > 60)
+                        report_add(&rep, "clock", "warning", "this host's clock is %+lld s off the provider's", skew);
+                else
+                        report_add(&rep, "clock", "ok", "within %lld s of the provider's clock", abs_skew);
+        } else if (provider_ok)
+                report_add(&rep, "clock", "warning", "the provider sent no Date header; clock skew not checked");
+
+        provider_done(&p);
+
+print:
+        if (o->json) {
+                json_t *doc = json_pack("{s:b, s:i, s:i, s:O}", "ok", rep.n_errors == 0, "errors", rep.n_errors,
+                                        "warnings", rep.n_warnings, "checks", rep.items);
+                json_dumpf(doc, stdout, JSON_INDENT(2));
+                putchar('\n');
+                json_decref(doc);
+        } else if (rep.n_errors)
+                printf("%u problem%s found.\n", rep.n_errors, rep.n_errors == 1 ? "" : "s");
+        json_decref(rep.items);
+        return rep.n_errors ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Read a password without echo from the terminal, or one line from stdin when there is none. */
+static int password_read(const char *prompt, char **ret) {
+        _cleanup_close_ int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        char buf[PASSWORD_MAX + 2];
+        struct termios old, quiet;
+        bool restore = false;
+        FILE *in = stdin;
+        size_t n;
+
+        if (tty >= 0 && isatty(STDIN_FILENO) && tcgetattr(tty, &old) == 0) {
+                quiet = old;
+                quiet.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
+                quiet.c_lflag |= ICANON;
+                if (tcsetattr(tty, TCSAFLUSH, &quiet) == 0)
+                        restore = true;
+                (void) !write(tty, prompt, strlen(prompt));
+        } else
+                fputs(prompt, stderr);
+
+        if (!fgets(buf, sizeof(buf), in)) {
+                if (restore)
+                        (void) tcsetattr(tty, TCSAFLUSH, &old);
+                secret_wipe(buf, sizeof(buf));
+                return -EIO;
+        }
+        if (restore) {
+                (void) tcsetattr(tty, TCSAFLUSH, &old);
+                (void) !write(tty, "\n", 1);
+        } else if (isatty(STDERR_FILENO))
+                fputc('\n', stderr);
+
+        n = strcspn(buf, "\n");
+        if (n > PASSWORD_MAX) {
+                secret_wipe(buf, sizeof(buf));
+                return -E2BIG;
+        }
+        buf[n] = 0;
+        *ret = strdup(buf);
+        secret_wipe(buf, sizeof(buf));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static json_t *strv_to_json(char *const *v) {
+        json_t *a = json_array();
+
+        for (; v && *v && a; v++)
+                json_array_append_new(a, json_string(*v));
+        return a;
+}
+
+static void print_strv(const char *label, char *const *v) {
+        printf("%-14s ", label);
+        if (!v || !*v)
+                printf("-");
+        for (char *const *i = v; i && *i; i++)
+                printf("%s%s", i == v ? "" : ", ", *i);
+        printf("\n");
+}
+
+static int print_login(const struct ctl_options *o, const char *user, const struct login_result *res) {
+        if (o->json) {
+                json_t *doc = json_pack("{s:s, s:s, s:s}", "user", user, "result", login_status_to_string(res->status),
+                                        "reason", strempty(res->reason));
+                if (!doc)
+                        return -ENOMEM;
+                json_object_set_new(doc, "requests", json_integer(res->n_requests));
+                if (res->status == LOGIN_OK) {
+                        json_object_set_new(doc, "local_user", json_string(res->identity->username));
+                        json_object_set_new(doc, "idp_user", json_string(res->identity->idp_username));
+                        json_object_set_new(doc, "groups", strv_to_json(res->identity->groups));
+                        json_object_set_new(doc, "app_roles", strv_to_json(res->identity->app_roles));
+                        json_object_set_new(doc, "roles", strv_to_json(res->roles));
+                        json_object_set_new(doc, "allowed", json_boolean(res->allowed));
+                        json_object_set_new(doc, "access_reason", json_string(strempty(res->access_reason)));
+                        json_object_set(doc, "claims", res->claims);
+                }
+                json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+                putchar('\n');
+                json_decref(doc);
+                return 0;
+        }
+
+        if (res->status != LOGIN_OK) {
+                printf("Login failed for %s: %s (%s)\n", user, strempty(res->reason), login_status_to_string(res->status));
+                return 0;
+        }
+
+        printf("Verified ID token claims:\n");
+        json_dumpf(res->claims, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("\n\n");
+        printf("%-14s %s\n", "local user", res->identity->username);
+        printf("%-14s %s\n", "IdP user", res->identity->idp_username);
+        print_strv("groups", res->identity->groups);
+        print_strv("app roles", res->identity->app_roles);
+        print_strv("roles", res->roles);
+        printf("%-14s %s (%s)\n", "allowed", res->allowed ? "yes" : "no", strempty(res->access_reason));
+        return 0;
+}
+
+static int verb_login(const struct ctl_options *o, const char *user) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_erase_ char *password = NULL;
+        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct login_result res = {0};
+        struct provider p;
+        char prompt[320];
+        int r;
+
+        r = config_load(o->config_path, &log, &c);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        snprintf(prompt, sizeof(prompt), "Password for %s: ", user);
+        r = password_read(prompt, &password);
+        if (r < 0) {
+                log_err(&log, "cannot read the password: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        if (provider_init(&p, c, &log) < 0)
+                return EXIT_FAILURE;
+        r = login_password(&p, user, password, &res);
+        provider_done(&p);
+        if (r < 0) {
+                log_err(&log, "login failed: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        (void) print_login(o, user, &res);
+        r = res.status == LOGIN_OK && res.allowed ? EXIT_SUCCESS : EXIT_FAILURE;
+        login_result_done(&res);
+        return r;
+}
+
+static void help(void) {
+        printf("cloudauthctl [OPTIONS] COMMAND\n\n"
+               "Check the cloudauth configuration and try logins against the identity provider.\n\n"
+               "Commands:\n"
+               "  check                   Check configuration, discovery, keys, clock and file modes\n"
+               "  login --password USER   Log in with a password and show the claims and their mapping\n\n"
+               "Options:\n"
+               "  -c --config=PATH        Configuration file (default %s)\n"
+               "  -j --json               Print JSON\n"
+               "  -d --debug              Show debug messages\n"
+               "  -h --help               Show this help\n"
+               "     --version            Show the version\n",
+               CLOUDAUTH_CONFIG_PATH);
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_PASSWORD };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "json", no_argument, NULL, 'j' },
+                { "debug", no_argument, NULL, 'd' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "password", no_argument, NULL, ARG_PASSWORD },
+                { NULL, 0, NULL, 0 },
+        };
+        struct ctl_options o = { .config_path = CLOUDAUTH_CONFIG_PATH };
+        int c, flow = 0;
+        const char *verb;
+
+        while ((c = getopt_long(argc, argv, "c:jdh", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        o.config_path = optarg;
+                        break;
+                case 'j':
+                        o.json = true;
+                        break;
+                case 'd':
+                        o.debug = true;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_VERSION:
+                        printf("cloudauthctl %s\n", CLOUDAUTH_VERSION);
+                        return EXIT_SUCCESS;
+                case ARG_PASSWORD:
+                        flow = c;
+                        break;
+                default:
+                        return 2;
+                }
+
+        if (optind >= argc) {
+                fprintf(stderr, "cloudauthctl: a command is required; see --help\n");
+                return 2;
+        }
+        verb = argv[optind++];
+
+        if (streq(verb, "check")) {
+                if (optind != argc) {
+                        fprintf(stderr, "cloudauthctl: check takes no arguments\n");
+                        return 2;
+                }
+                return verb_check(&o);
+        }
+
+        if (streq(verb, "login")) {
+                if (optind + 1 != argc) {
+                        fprintf(stderr, "cloudauthctl: login needs exactly one user name\n");
+                        return 2;
+                }
+                if (flow != ARG_PASSWORD) {
+                        fprintf(stderr, "cloudauthctl: login needs --password\n");
+                        return 2;
+                }
+                return verb_login(&o, argv[optind]);
+        }
+
+        fprintf(stderr, "cloudauthctl: unknown command '%s'; see --help\n", verb);
+        return 2;
+}
