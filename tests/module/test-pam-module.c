@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PAM module through the real Linux-PAM stack (pam_start_confdir with a
+ * service directory of our own), for the paths that need no provider: bad
+ * arguments, unusable configuration, acct_mgmt for users that are not ours.
+ * usage: test-pam-module MODULE
+ */
+#include <errno.h>
+#include <security/pam_appl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests.h"
+
+static const char *module;
+static char dir[] = "/tmp/cloudauth-test-pam-XXXXXX";
+
+static int conv_password(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
+        struct pam_response *r = calloc((size_t) n, sizeof(*r));
+
+        if (!r)
+                return PAM_BUF_ERR;
+        for (int i = 0; i < n; i++)
+                if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF || msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+                        r[i].resp = strdup(data ? data : "");
+        *resp = r;
+        return PAM_SUCCESS;
+}
+
+static void write_file(const char *name, mode_t mode, const char *text) {
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+                perror(path);
+                exit(EXIT_FAILURE);
+        }
+        chmod(path, mode);
+}
+
+static void service(const char *name, const char *args) {
+        char text[2048];
+
+        snprintf(text, sizeof(text), "auth required %s %s\naccount required %s %s\n", module, args, module, args);
+        write_file(name, 0644, text);
+}
+
+static int run(const char *svc, const char *user, int (*op)(pam_handle_t *, int)) {
+        struct pam_conv conv = { conv_password, (void *) "secret" };
+        pam_handle_t *pamh = NULL;
+        int r;
+
+        r = pam_start_confdir(svc, user, &conv, dir, &pamh);
+        if (r != PAM_SUCCESS)
+                return -1000 - r;
+        r = op(pamh, PAM_SILENT);
+        pam_end(pamh, r);
+        return r;
+}
+
+static void test_unknown_argument(void) {
+        service("badarg", "config=/nonexistent/cloudauth.conf frobnicate");
+        CHECK_INT(run("badarg", "alice", pam_authenticate), PAM_SERVICE_ERR);
+}
+
+static void test_missing_config(void) {
+        char args[600];
+
+        snprintf(args, sizeof(args), "config=%s/missing.conf", dir);
+        service("missing", args);
+        CHECK_INT(run("missing", "alice", pam_authenticate), PAM_SERVICE_ERR);
+}
+
+static void test_broken_config(void) {
+        char args[600];
+
+        write_file("broken.conf", 0644, "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\nfrobnicate = 1\n");
+        snprintf(args, sizeof(args), "config=%s/broken.conf", dir);
+        service("broken", args);
+        CHECK_INT(run("broken", "alice", pam_authenticate), PAM_SERVICE_ERR);
+}
+
+static void test_unsafe_config(void) {
+        char args[600];
+
+        write_file("unsafe.conf", 0666, "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\n");
+        snprintf(args, sizeof(args), "config=%s/unsafe.conf", dir);
+        service("unsafe", args);
+        CHECK_INT(run("unsafe", "alice", pam_authenticate), PAM_SERVICE_ERR);
+}
+
+static void test_acct_mgmt_not_ours(void) {
+        char args[600];
+
+        write_file("ok.conf", 0644,
+                   "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\n[access]\nallow_users = *\n");
+        snprintf(args, sizeof(args), "config=%s/ok.conf", dir);
+        service("acct", args);
+        /* Not authenticated by cloudauth in this transaction: fall through to other modules. */
+        CHECK_INT(run("acct", "root", pam_acct_mgmt), PAM_USER_UNKNOWN);
+}
+
+static void test_invalid_user_name(void) {
+        char args[600];
+
+        write_file("ok2.conf", 0644,
+                   "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\n[access]\nallow_users = *\n");
+        snprintf(args, sizeof(args), "config=%s/ok2.conf", dir);
+        service("badname", args);
+        /* Never sent to the provider: such a name can't be a passwd entry. */
+        CHECK_INT(run("badname", "bad:name", pam_authenticate), PAM_USER_UNKNOWN);
+}
+
+static void test_unreachable(void) {
+        char args[600];
+
+        write_file("down.conf", 0644,
+                   "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\ntimeout = 2\n"
+                   "[access]\nallow_users = *\n");
+        snprintf(args, sizeof(args), "config=%s/down.conf", dir);
+        service("down", args);
+        /* Nothing listens on port 1. */
+        CHECK_INT(run("down", "alice@example.com", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
+}
+
+int main(int argc, char **argv) {
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s MODULE\n", argv[0]);
+                return 2;
+        }
+        module = argv[1];
+        if (geteuid() != 0) {
+                /* Config files must be root-owned or owned by the caller; both hold here, but keep CI honest. */
+                fprintf(stderr, "running as uid %u\n", (unsigned) geteuid());
+        }
+        if (!mkdtemp(dir))
+                return EXIT_FAILURE;
+
+        RUN(test_unknown_argument);
+        RUN(test_missing_config);
+        RUN(test_broken_config);
+        RUN(test_unsafe_config);
+        RUN(test_acct_mgmt_not_ours);
+        RUN(test_invalid_user_name);
+        RUN(test_unreachable);
+
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        (void) !system(cmd);
+        return tests_exit();
+}
