@@ -53,5 +53,8 @@ bool http_error_is_unreachable(int r);
 /* Append "name=value" (both form-urlencoded) to *form, with '&' when not empty. */
 int http_form_append(char **form, const char *name, const char *value);
 
+/* The errno class for a CURLcode (os_errno from CURLINFO_OS_ERRNO refines connect errors). */
+int http_errno_from_curl(int curl_code, long os_errno);
+
 /* One line for an error from http_get/http_post_form. */
 const char *http_strerror(int r);

@@ -53,7 +53,9 @@ void provider_done(struct provider *p);
  * Load discovery: from cache_dir when fresh (younger than the TTL and for
  * this issuer), else from the network, then written back to the cache
  * (0644, temp file + rename). A cache that cannot be written is a warning.
- * With force, skip the cache.
+ * With force, skip the cache. Errors: http's, a 5xx answer as -EHOSTUNREACH
+ * (so http_error_is_unreachable() holds), any other non-200 as -EPROTO,
+ * a bad document as -EBADMSG/-EACCES.
  */
 int provider_load_metadata(struct provider *p, bool force);
 
@@ -68,12 +70,27 @@ int provider_load_jwks(struct provider *p, bool force);
  */
 int provider_refetch_jwks_for_unknown_kid(struct provider *p);
 
+/*
+ * The on-disk cache under config->cache_dir (name is "discovery.json" or
+ * "jwks.json"): a JSON wrapper {"issuer", "fetched", "document"}.
+ * provider_cache_read gives the document only when the file is trusted
+ * (open_trusted_file, not group/other-writable), for config->issuer, and
+ * younger than ttl by p->clock(): -ENOENT missing, -ESTALE old or for another
+ * issuer, -EBADMSG corrupt, or open_trusted_file's error.
+ * provider_cache_write creates cache_dir (0755) if missing and replaces the
+ * file atomically (temp file, fsync, rename; 0644).
+ */
+int provider_cache_read(const struct provider *p, const char *name, time_t ttl, char **ret_document,
+                        size_t *ret_len);
+int provider_cache_write(const struct provider *p, const char *name, const char *document, size_t len);
+
 /* The jwt policy for ID tokens of this provider at time now. */
 void provider_jwt_policy(const struct provider *p, struct jwt_policy *ret);
 
 /*
  * Verify an ID token, refetching the JWKS once (rate-limited) on an unknown
- * kid. Same contract as jwt_verify.
+ * kid. Same contract as jwt_verify. When discovery or the JWKS cannot be
+ * loaded, returns that error with *ret_error = JWT_UNKNOWN_KID (no key).
  */
 int provider_verify_id_token(struct provider *p, const char *token, const char *nonce, json_t **ret_claims,
                              enum jwt_error *ret_error);
