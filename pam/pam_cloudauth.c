@@ -4,6 +4,7 @@
  * results into PAM codes; all policy lives in lib/.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <stdbool.h>
@@ -135,6 +136,19 @@ static int password_get(pam_handle_t *pamh, const struct module_args *args, char
         return PAM_SUCCESS;
 }
 
+/*
+ * A local account (one outside uid_range) is never ours: its password must
+ * not travel to the provider, and the stack should move on to pam_unix.
+ */
+static bool user_is_local_account(const struct cloudauth_config *c, const char *user) {
+        char buf[4096];
+        struct passwd pw, *result = NULL;
+
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &result) != 0 || !result)
+                return false;
+        return result->pw_uid < c->uid_min || result->pw_uid > c->uid_max;
+}
+
 static int pam_code_from_login(const struct login_result *res) {
         switch (res->status) {
         case LOGIN_OK:
@@ -252,6 +266,12 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
         r = config_open(pamh, &args, &log, &c);
         if (r != PAM_SUCCESS)
                 return r;
+
+        if (user_is_local_account(c, user)) {
+                if (args.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"a local account\"", user);
+                return PAM_USER_UNKNOWN;
+        }
 
         if (args.flow == 0)
                 args.flow = c->default_flow;

@@ -116,6 +116,18 @@ static void test_invalid_user_name(void) {
         CHECK_INT(run("badname", "bad:name", pam_authenticate), PAM_USER_UNKNOWN);
 }
 
+static void test_local_account(void) {
+        char args[600];
+
+        write_file("local.conf", 0644,
+                   "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\ntimeout = 2\n"
+                   "[access]\nallow_users = *\n");
+        snprintf(args, sizeof(args), "config=%s/local.conf", dir);
+        service("local", args);
+        /* root is a local account: its password must never reach the provider (which would be unreachable here). */
+        CHECK_INT(run("local", "root", pam_authenticate), PAM_USER_UNKNOWN);
+}
+
 static void test_unreachable(void) {
         char args[600];
 
@@ -147,6 +159,7 @@ int main(int argc, char **argv) {
         RUN(test_unsafe_config);
         RUN(test_acct_mgmt_not_ours);
         RUN(test_invalid_user_name);
+        RUN(test_local_account);
         RUN(test_unreachable);
 
         char cmd[600];
