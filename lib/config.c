@@ -168,6 +168,8 @@ static char *strip(char *s) {
 
 /* A ';' or '#' after whitespace starts a comment, so "timeout = 10 ; seconds" works. */
 static void strip_comment(char *s) {
+        if (!s[0])
+                return;
         for (size_t i = 1; s[i]; i++)
                 if ((s[i] == ';' || s[i] == '#') && is_blank(s[i - 1])) {
                         s[i] = 0;
@@ -888,8 +890,10 @@ static int parse_text_full(struct cloudauth_config *c, const char *filename, con
         ctx->origins = origins;
         ctx->section = SECTION_NONE;
 
+        if (len == 0)
+                return 0;
         end = text + len;
-        while (p && p < end) {
+        while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 size_t n = (size_t) ((nl ? nl : end) - p);
                 int q;
