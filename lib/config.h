@@ -22,6 +22,12 @@ struct config_role {
         char **includes;    /* other role names */
 };
 
+/* [uids]: "name = uid" pins a user's UID (name as the IdP spells it, lowercased). */
+struct config_uid_pin {
+        char *name;
+        uint32_t uid;
+};
+
 struct cloudauth_config {
         char *path; /* the main file */
 
@@ -54,6 +60,10 @@ struct cloudauth_config {
         /* [role NAME] */
         struct config_role *roles;
         size_t n_roles;
+
+        /* [uids] */
+        struct config_uid_pin *uid_pins;
+        size_t n_uid_pins;
 
         /* [offline] */
         bool offline_enabled;     /* default yes */

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "identity.h"
+#include "log.h"
+
+/*
+ * The identity store under STATE_DIR:
+ *   users/<uid>.json      root 0600: one user's record (no tokens in this version)
+ *   users/subject-<hex>   root 0600: uid of a stable subject, hex = SHA-256 of the subject key
+ *   nss.db                0644: compiled index for the NSS module (see nssdb.h)
+ *   lock                  0600: flock()ed exclusively by every writer
+ * Every file is checked (owner root or the effective user, no group/other
+ * write, regular, O_NOFOLLOW) before it is trusted; a corrupt record is an
+ * error naming the file, never a crash.
+ */
+
+struct cache_group {
+        char *name;
+        uint32_t gid;
+};
+
+struct cache_user {
+        uint32_t uid;            /* gid of the private group is the same */
+        char *username;          /* local name */
+        char *idp_username;      /* lowercased IdP name */
+        char *subject_key;       /* "entra:<tid>:<oid>" or "oidc:<iss>:<sub>" */
+        char *display_name;      /* may be NULL */
+        char *email;             /* may be NULL */
+        char **idp_groups;       /* as the token listed them */
+        char **app_roles;
+        char **roles;
+        struct cache_group *groups;      /* cloudauth groups made from idp_groups */
+        size_t n_groups;
+        struct cache_group *unix_groups; /* local groups granted by roles, gids resolved at login */
+        size_t n_unix_groups;
+        int64_t first_login;
+        int64_t last_online_login;
+};
+
+void cache_user_free(struct cache_user *u);
+static inline void cache_user_freep(struct cache_user **u) {
+        cache_user_free(*u);
+}
+
+/* The stable subject key of an identity. */
+int cache_subject_key(const struct identity *id, char **ret);
+
+/*
+ * After a successful, allowed online login: choose the UID (pinned in
+ * [uids], else the one this subject already has, else uidmap_user_uid),
+ * refuse collisions (another cached subject, a local passwd or group entry
+ * with that id or name: -EEXIST with *ret_reason), resolve role unix_groups
+ * to gids, turn IdP groups into cloudauth groups (a name equal to a local
+ * group is skipped with a log line, never merged), write the record and
+ * update nss.db, all under the lock. *ret_uid set on success.
+ */
+int cache_store_login(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                      char *const *roles, time_t now, uint32_t *ret_uid, const char **ret_reason);
+
+/* -ESRCH when not cached; the name may be the local or the IdP name. */
+int cache_user_load_by_name(const struct cloudauth_config *c, const struct logger *log, const char *name,
+                            struct cache_user **ret);
+int cache_user_load_by_uid(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                           struct cache_user **ret);
+
+/* Every record, sorted by name. Corrupt records are logged and skipped. */
+int cache_user_list(const struct cloudauth_config *c, const struct logger *log, struct cache_user ***ret,
+                    size_t *ret_n);
+void cache_user_list_free(struct cache_user **v, size_t n);
+
+/* Remove a record (and its subject file) and rebuild nss.db. -ESRCH when not cached. */
+int cache_user_forget(const struct cloudauth_config *c, const struct logger *log, const char *name);
+
+/* Rebuild nss.db from every record (the records are the truth; nss.db is derived). */
+int cache_rebuild(const struct cloudauth_config *c, const struct logger *log);
+
+/* The nss.db path for this configuration. */
+int cache_nssdb_path(const struct cloudauth_config *c, char **ret);
