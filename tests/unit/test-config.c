@@ -700,6 +700,30 @@ static void test_no_crash_on_junk(void) {
         }
 }
 
+/* The examples administrators copy must load as they are. */
+static void test_shipped_examples(void) {
+        static const char *const names[] = { "entra", "keycloak", "okta", "google" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_config_ struct cloudauth_config *c = NULL;
+                char name[64];
+                size_t len;
+                char *text;
+
+                snprintf(name, sizeof(name), "../../../conf/cloudauth.conf.%s", names[i]);
+                text = tests_read_data(name, &len);
+                capture_reset();
+                CHECK_INT(config_new_defaults(&c), 0);
+                CHECK_INT(config_parse_text(c, name, text, len, &test_log), 0);
+                CHECK_INT(config_validate(c, &test_log), 0);
+                if (cap.lines)
+                        fprintf(stderr, "%s", cap.text);
+                CHECK(c->issuer && strncmp(c->issuer, "https://", 8) == 0);
+                CHECK(c->allow_users || c->allow_groups || c->allow_roles);
+                free(text);
+        }
+}
+
 static void cleanup_tmpdir(void) {
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
@@ -724,6 +748,7 @@ int main(void) {
         RUN(test_trusted_files);
         RUN(test_secret_file);
         RUN(test_no_crash_on_junk);
+        RUN(test_shipped_examples);
 
         cleanup_tmpdir();
         return tests_exit();
