@@ -1,0 +1,72 @@
+#!/bin/bash
+# A whole password login through pamtester and the PAM module, against a bare
+# curl password-grant request to the same provider, in the same run.
+# Both are one new process doing one TLS handshake and one token request;
+# the module adds loading itself, reading the config, the cached discovery
+# and JWKS, verifying the ID token and the access policy.
+# usage: bench/bench-login.sh [BUILDDIR] [ROUNDS]
+set -euo pipefail
+top="$(cd "$(dirname "$0")/.." && pwd)"
+build="$(cd "${1:-$top/build}" && pwd)"
+rounds="${2:-40}"
+module="$build/pam/pam_cloudauth.so"
+[ -f "$module" ] || { echo "bench-login: build $module first" >&2; exit 1; }
+command -v pamtester >/dev/null || { echo "bench-login: pamtester is missing" >&2; exit 1; }
+
+work="$(mktemp -d /tmp/cloudauth-bench.XXXXXX)"
+trap '"$top/tests/idp/idp.sh" stop "$work" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+"$top/tests/idp/idp.sh" start "$work" >/dev/null
+. "$work/env"
+
+mkdir -p "$work/pam.d"
+cat >"$work/cloudauth.conf" <<CONF
+[provider]
+issuer = $ISSUER
+client_id = cloudauth-test
+ca_file = $CA_FILE
+[access]
+allow_groups = linux-users
+[paths]
+state_dir = $work/state
+cache_dir = $work/cache
+CONF
+printf 'auth required %s config=%s\naccount required %s config=%s\n' \
+        "$module" "$work/cloudauth.conf" "$module" "$work/cloudauth.conf" >"$work/pam.d/bench"
+
+pam_login() {
+        echo "alice-Pa55word" | LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$work/pam.d" \
+                pamtester bench alice@example.com authenticate acct_mgmt >/dev/null 2>&1
+}
+
+curl_login() {
+        curl -sf --cacert "$CA_FILE" -o /dev/null \
+                -d grant_type=password -d client_id=cloudauth-test -d username=alice@example.com \
+                -d password=alice-Pa55word --data-urlencode "scope=openid profile email offline_access" \
+                "$ISSUER/token"
+}
+
+now_us() {
+        local t=$EPOCHREALTIME
+        echo $((${t%.*} * 1000000 + 10#${t#*.}))
+}
+
+# Warm up both paths (and the discovery/JWKS cache the module keeps on disk).
+pam_login || { echo "bench-login: the PAM login failed" >&2; exit 1; }
+curl_login || { echo "bench-login: the curl request failed" >&2; exit 1; }
+
+pam_times=() curl_times=()
+for ((i = 0; i < rounds; i++)); do
+        t0=$(now_us); pam_login; t1=$(now_us); curl_login; t2=$(now_us)
+        pam_times+=($((t1 - t0)))
+        curl_times+=($((t2 - t1)))
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+pam_med=$(median "${pam_times[@]}")
+curl_med=$(median "${curl_times[@]}")
+tokens=$(grep -c '^POST /token ' "$REQUEST_LOG" || true)
+others=$(grep -vc '^POST /token ' "$REQUEST_LOG" || true)
+awk -v p="$pam_med" -v c="$curl_med" -v n="$rounds" 'BEGIN {
+        printf "password login through pamtester: median %.2f ms; bare curl password grant: median %.2f ms; ratio %.2f (%d rounds)\n",
+                p / 1000, c / 1000, p / c, n }'
+echo "provider requests: $tokens token requests for $((2 * rounds + 2)) logins, $others others (discovery and JWKS, fetched once)"
