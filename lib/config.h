@@ -120,5 +120,6 @@ int config_read_secret_file(const char *path, const struct logger *log, char **r
  * check it is a regular file owned by root or the effective user, and that
  * (st_mode & forbidden_mode) == 0. Returns the fd or a negative errno:
  * -ELOOP symlink, -EPERM bad owner or mode, -EFBIG over max_size.
+ * Every failure but -ENOENT is logged; a missing file is the caller's to word.
  */
 int open_trusted_file(const char *path, unsigned forbidden_mode, size_t max_size, const struct logger *log);
