@@ -258,10 +258,49 @@ static void test_strings(void) {
                 CHECK(strcmp(oauth_result_to_string((enum oauth_result) i), "unknown result") != 0);
 }
 
+static struct oidc_metadata *metadata_with_token_endpoint(const char *url) {
+        struct oidc_metadata *m = calloc(1, sizeof(*m));
+
+        CHECK(m != NULL);
+        m->issuer = strdup("https://idp.example.com");
+        m->token_endpoint = strdup(url);
+        m->jwks_uri = strdup("https://idp.example.com/keys");
+        return m;
+}
+
+static void test_password_grant_transport(void) {
+        struct cloudauth_config c = { .issuer = (char *) "https://idp.example.com", .client_id = (char *) "cid",
+                                      .scopes = (char *) "openid", .timeout = 2 };
+        struct oauth_tokens t = { .id_token = SENTINEL };
+        enum oauth_result res = OAUTH_OK;
+        struct provider p;
+
+        /* port 1 on loopback: nothing listens, the IdP is unreachable (offline login may apply) */
+        CHECK_INT(provider_init(&p, &c, NULL), 0);
+        p.metadata = metadata_with_token_endpoint("https://127.0.0.1:1/token");
+        CHECK_INT(oauth_password_grant(&p, "alice", "secret", &t, &res), 0);
+        CHECK_INT(res, OAUTH_UNREACHABLE);
+        CHECK_INT(p.n_requests, 1);
+        CHECK(t.id_token == SENTINEL);
+        provider_done(&p);
+
+        /* a plain-http token endpoint is never contacted */
+        CHECK_INT(provider_init(&p, &c, NULL), 0);
+        p.metadata = metadata_with_token_endpoint("http://127.0.0.1:1/token");
+        res = OAUTH_OK;
+        CHECK_INT(oauth_password_grant(&p, "alice", "secret", &t, &res), 0);
+        CHECK_INT(res, OAUTH_PROTOCOL_ERROR);
+        CHECK(t.id_token == SENTINEL);
+        provider_done(&p);
+
+        CHECK_INT(oauth_password_grant(NULL, "alice", "secret", &t, &res), -EINVAL);
+}
+
 int main(void) {
         RUN(test_table);
         RUN(test_full_fields);
         RUN(test_hostile);
         RUN(test_strings);
+        RUN(test_password_grant_transport);
         return tests_exit();
 }
