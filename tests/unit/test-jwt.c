@@ -175,6 +175,13 @@ static json_t *claims_good(void) {
                          "preferred_username", "alice@example.com");
 }
 
+static char *claims_good_text(void) {
+        json_t *c = claims_good();
+        char *s = json_dumps(c, JSON_COMPACT);
+        json_decref(c);
+        return s;
+}
+
 /* Mint with a header of alg and kid (NULL for none), taking ownership of claims. */
 static char *mint(EVP_PKEY *k, const char *alg, const char *kid, json_t *claims) {
         json_t *hdr = json_pack("{s:s,s:s}", "alg", alg, "typ", "JWT");
@@ -381,7 +388,7 @@ static void test_no_kid_tries_fitting_keys(void) {
 
 static void test_alg_none(void) {
         struct jwt_policy p = policy_good();
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
         static const char *const headers[] = { "{\"alg\":\"none\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\"}",
                                                "{\"alg\":\"\"}" };
 
@@ -396,7 +403,7 @@ static void test_alg_none(void) {
 
 static void test_hs256_with_public_key(void) {
         struct jwt_policy p = policy_good();
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
         const char *hdr = "{\"alg\":\"HS256\",\"kid\":\"rsa-1\"}";
         _cleanup_free_ char *h = b64(hdr, strlen(hdr)), *pl = b64(c, strlen(c));
         _cleanup_free_ char *input = NULL, *t = NULL, *s = NULL;
@@ -492,7 +499,7 @@ static void test_kty_alg_mismatch(void) {
 
 static void test_ecdsa_signature_format(void) {
         struct jwt_policy p = policy_good();
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
         const char *hdr = "{\"alg\":\"ES256\",\"kid\":\"ec-256\"}";
         _cleanup_free_ char *h = b64(hdr, strlen(hdr)), *pl = b64(c, strlen(c));
         _cleanup_free_ char *input = NULL, *t = NULL, *s = NULL;
@@ -533,7 +540,7 @@ static void test_ecdsa_signature_format(void) {
 
 static void test_crit(void) {
         struct jwt_policy p = policy_good();
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
         _cleanup_free_ char *t = mint_raw(rsa_key, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa-1\",\"crit\":[\"exp\"],\"exp\":1}", c);
         expect(t, &p, -EKEYREJECTED, JWT_CRIT, "crit");
 }
@@ -546,7 +553,7 @@ static void test_key_headers_ignored(void) {
                                                         "https://attacker.example/jwks", "x5u",
                                                         "https://attacker.example/cert");
         _cleanup_free_ char *h = json_dumps(hdr, JSON_COMPACT);
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
 
         /* Signed by a key the token itself carries: that key is never used. */
         _cleanup_free_ char *t = mint_raw(attacker, "RS256", h, c);
@@ -561,7 +568,7 @@ static void test_key_headers_ignored(void) {
 
 static void test_typ(void) {
         struct jwt_policy p = policy_good();
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
         static const struct {
                 const char *typ;
                 bool ok;
@@ -608,7 +615,7 @@ static void test_malformed(void) {
         static const char *const headers[] = { "[\"RS256\"]", "\"RS256\"", "{\"alg\":\"RS256\"", "{\"alg\":256}",
                                                "{\"alg\":\"RS256\",\"alg\":\"none\"}",
                                                "{\"alg\":\"RS256\",\"kid\":7}" };
-        _cleanup_free_ char *c = json_dumps(claims_good(), JSON_COMPACT);
+        _cleanup_free_ char *c = claims_good_text();
         for (size_t i = 0; i < ELEMENTSOF(headers); i++) {
                 _cleanup_free_ char *h = b64(headers[i], strlen(headers[i])), *pl = b64(c, strlen(c)), *t = NULL;
                 if (asprintf(&t, "%s.%s.%s", h, pl, dot2 + 1) < 0)
