@@ -14,7 +14,12 @@ die() {
 ensure_node_modules() {
         [[ -d "$here/node_modules/oidc-provider" ]] && return 0
         command -v npm >/dev/null || die "npm is missing, cannot install the test provider"
-        (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed in $here"
+        # Tests start in parallel: one installs, the others wait for it.
+        (
+                flock 9
+                [[ -d "$here/node_modules/oidc-provider" ]] ||
+                        (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        ) 9>"${TMPDIR:-/tmp}/cloudauth-idp-npm.lock" || die "npm ci failed in $here"
 }
 
 make_ca() { # DIR NAME CN
