@@ -99,6 +99,11 @@ static int login_finish(struct provider *p, const char *expected_idp_name, const
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;
+                if (ret->jwt == JWT_UNKNOWN_KID && (http_error_is_unreachable(r) || r == -EKEYREJECTED)) {
+                        /* Refetching keys for an unknown kid failed: the provider, not the token, is the problem. */
+                        ret->status = status_from_transport(r, &ret->reason);
+                        return 0;
+                }
                 ret->status = LOGIN_BAD_CREDENTIALS;
                 ret->reason = jwt_error_to_string(ret->jwt);
                 return 0;
