@@ -99,16 +99,21 @@ static int config_open(pam_handle_t *pamh, const struct module_args *args, const
         return PAM_SUCCESS;
 }
 
-/* The password: from an earlier module when asked to, else from the conversation. */
-static int password_get(pam_handle_t *pamh, const struct module_args *args, char **ret) {
+/*
+ * The password: from an earlier module when asked to (*ret_from_stack says
+ * so), else from the conversation. With force, always ask.
+ */
+static int password_get(pam_handle_t *pamh, const struct module_args *args, bool force, char **ret,
+                        bool *ret_from_stack) {
         const void *item = NULL;
         char *answer = NULL;
         int r;
 
-        if (args->use_first_pass || args->try_first_pass) {
+        if (!force && (args->use_first_pass || args->try_first_pass)) {
                 r = pam_get_item(pamh, PAM_AUTHTOK, &item);
                 if (r == PAM_SUCCESS && item) {
                         *ret = strdup(item);
+                        *ret_from_stack = true;
                         return *ret ? PAM_SUCCESS : PAM_BUF_ERR;
                 }
                 if (args->use_first_pass) {
@@ -133,6 +138,7 @@ static int password_get(pam_handle_t *pamh, const struct module_args *args, char
         }
 
         *ret = answer;
+        *ret_from_stack = false;
         return PAM_SUCCESS;
 }
 
@@ -212,28 +218,52 @@ static int verdict_store(pam_handle_t *pamh, const char *user, const struct logi
         return pam_set_data(pamh, DATA_LOGIN, v, verdict_free);
 }
 
+/* One password login; *ret_res is filled whenever PAM_SUCCESS is returned. */
+static int login_attempt(const struct cloudauth_config *c, const struct logger *log, const char *user,
+                         const char *password, struct login_result *ret_res) {
+        struct provider p;
+        int r;
+
+        if (provider_init(&p, c, log) < 0)
+                return PAM_BUF_ERR;
+        r = login_password(&p, user, password, ret_res);
+        provider_done(&p);
+        if (r < 0) {
+                login_result_done(ret_res);
+                return PAM_BUF_ERR;
+        }
+        login_result_log(log, user, "password", ret_res);
+        return PAM_SUCCESS;
+}
+
 static int authenticate_password(pam_handle_t *pamh, const struct module_args *args, const struct logger *log,
                                  const struct cloudauth_config *c, const char *user) {
         _cleanup_erase_ char *password = NULL;
         struct login_result res = {0};
-        struct provider p;
+        bool from_stack = false;
         int r;
 
-        r = password_get(pamh, args, &password);
+        r = password_get(pamh, args, false, &password, &from_stack);
         if (r != PAM_SUCCESS)
                 return r;
 
-        if (provider_init(&p, c, log) < 0)
-                return PAM_BUF_ERR;
+        r = login_attempt(c, log, user, password, &res);
+        if (r != PAM_SUCCESS)
+                return r;
 
-        r = login_password(&p, user, password, &res);
-        provider_done(&p);
-        if (r < 0) {
+        /* try_first_pass: the earlier module's password was not this account's; ask once, as pam_unix does. */
+        if (from_stack && args->try_first_pass && res.status == LOGIN_BAD_CREDENTIALS &&
+            res.oauth == OAUTH_WRONG_PASSWORD) {
                 login_result_done(&res);
-                return PAM_BUF_ERR;
+                erase_and_free(TAKE_PTR(password));
+                r = password_get(pamh, args, true, &password, &from_stack);
+                if (r != PAM_SUCCESS)
+                        return r;
+                r = login_attempt(c, log, user, password, &res);
+                if (r != PAM_SUCCESS)
+                        return r;
         }
 
-        login_result_log(log, user, "password", &res);
         if (res.status != LOGIN_OK)
                 tell_user(pamh, &res);
 

@@ -19,9 +19,16 @@ EOT
         # The prompt would read a wrong password: success proves the item was used.
         pam_run "$opt" alice@example.com "authenticate acct_mgmt" "prompted-wrong" PAM_AUTHTOK="$pw"
         expect_pam_ok
-        pam_run "$opt" alice@example.com "authenticate" "$pw" PAM_AUTHTOK="wrong-$RANDOM"
-        [[ $PAM_RC -ne 0 ]] || fail "$opt: a wrong item was not the password checked"
 done
+
+# A wrong password from the earlier module: use_first_pass fails without
+# asking; try_first_pass asks once more, as pam_unix does.
+pam_run use_first_pass alice@example.com "authenticate" "$pw" PAM_AUTHTOK="wrong-$RANDOM"
+expect_pam_fail "Authentication failure"
+pam_run try_first_pass alice@example.com "authenticate" "$pw" PAM_AUTHTOK="wrong-$RANDOM"
+expect_pam_ok
+pam_run try_first_pass alice@example.com "authenticate" "typed-wrong-too" PAM_AUTHTOK="wrong-$RANDOM"
+expect_pam_fail "Authentication failure"
 
 # Without an earlier password: use_first_pass fails without asking,
 # try_first_pass asks.
