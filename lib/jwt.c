@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
+#include <math.h> /* isfinite */
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -169,6 +169,203 @@ static int jws_split(const char *token, size_t len, struct jws_parts *ret) {
         return 0;
 }
 
+/*
+ * Token parts are small, plain JSON objects: ASCII strings without escapes,
+ * integers, a few arrays. Jansson spends most of a token's verification time
+ * lexing them byte by byte through its stream layer, so this parses exactly
+ * that subset straight from the buffer. Anything else (an escape, a non-ASCII
+ * byte, a real number, deep nesting, a duplicate name, any syntax error) makes
+ * it give up, and jansson parses the part from scratch and decides. The fast
+ * path therefore never accepts what jansson would refuse, nor reads a value
+ * differently.
+ */
+#define FAST_JSON_MAX_DEPTH 16
+#define FAST_JSON_MAX_KEY 128
+
+struct fast_json {
+        const char *p, *end;
+        unsigned depth;
+};
+
+static json_t *fast_json_value(struct fast_json *f);
+
+static void fast_json_space(struct fast_json *f) {
+        while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r'))
+                f->p++;
+}
+
+static bool fast_json_string(struct fast_json *f, const char **ret, size_t *ret_len) {
+        const char *s;
+
+        if (f->p >= f->end || *f->p != '"')
+                return false;
+        s = ++f->p;
+        for (; f->p < f->end; f->p++) {
+                unsigned char c = (unsigned char) *f->p;
+                if (c == '"') {
+                        *ret = s;
+                        *ret_len = (size_t) (f->p - s);
+                        f->p++;
+                        return true;
+                }
+                if (c < 0x20 || c >= 0x80 || c == '\\')
+                        return false;
+        }
+        return false;
+}
+
+static json_t *fast_json_number(struct fast_json *f) {
+        bool negative = false;
+        json_int_t v = 0;
+        unsigned digits = 0;
+
+        if (*f->p == '-') {
+                negative = true;
+                f->p++;
+        }
+        if (f->p >= f->end || *f->p < '0' || *f->p > '9')
+                return NULL;
+        if (*f->p == '0' && f->p + 1 < f->end && f->p[1] >= '0' && f->p[1] <= '9')
+                return NULL;
+        /* 18 digits cannot overflow a json_int_t; longer numbers are left to jansson. */
+        for (; f->p < f->end && *f->p >= '0' && *f->p <= '9'; f->p++) {
+                if (++digits > 18)
+                        return NULL;
+                v = v * 10 + (*f->p - '0');
+        }
+        if (f->p < f->end && (*f->p == '.' || *f->p == 'e' || *f->p == 'E'))
+                return NULL;
+        return json_integer(negative ? -v : v);
+}
+
+static json_t *fast_json_literal(struct fast_json *f, const char *word, json_t *value) {
+        size_t n = strlen(word);
+
+        if ((size_t) (f->end - f->p) < n || memcmp(f->p, word, n) != 0)
+                return NULL;
+        f->p += n;
+        return value;
+}
+
+static json_t *fast_json_array(struct fast_json *f) {
+        _cleanup_(json_decrefp) json_t *a = json_array();
+
+        if (!a)
+                return NULL;
+        f->p++;
+        fast_json_space(f);
+        if (f->p < f->end && *f->p == ']') {
+                f->p++;
+                return TAKE_PTR(a);
+        }
+        for (;;) {
+                json_t *v = fast_json_value(f);
+                if (!v || json_array_append_new(a, v) < 0)
+                        return NULL;
+                fast_json_space(f);
+                if (f->p >= f->end)
+                        return NULL;
+                if (*f->p == ']') {
+                        f->p++;
+                        return TAKE_PTR(a);
+                }
+                if (*f->p++ != ',')
+                        return NULL;
+        }
+}
+
+static json_t *fast_json_object(struct fast_json *f) {
+        _cleanup_(json_decrefp) json_t *o = json_object();
+        char key[FAST_JSON_MAX_KEY + 1];
+
+        if (!o)
+                return NULL;
+        f->p++;
+        fast_json_space(f);
+        if (f->p < f->end && *f->p == '}') {
+                f->p++;
+                return TAKE_PTR(o);
+        }
+        for (;;) {
+                const char *k;
+                size_t k_len;
+                json_t *v;
+
+                if (!fast_json_string(f, &k, &k_len) || k_len > FAST_JSON_MAX_KEY)
+                        return NULL;
+                memcpy(key, k, k_len);
+                key[k_len] = 0;
+                if (json_object_get(o, key))
+                        return NULL;
+                fast_json_space(f);
+                if (f->p >= f->end || *f->p++ != ':')
+                        return NULL;
+                v = fast_json_value(f);
+                if (!v || json_object_set_new_nocheck(o, key, v) < 0)
+                        return NULL;
+                fast_json_space(f);
+                if (f->p >= f->end)
+                        return NULL;
+                if (*f->p == '}') {
+                        f->p++;
+                        return TAKE_PTR(o);
+                }
+                if (*f->p++ != ',')
+                        return NULL;
+                fast_json_space(f);
+        }
+}
+
+static json_t *fast_json_value(struct fast_json *f) {
+        const char *s;
+        size_t n;
+        json_t *v;
+
+        fast_json_space(f);
+        if (f->p >= f->end)
+                return NULL;
+        switch (*f->p) {
+        case '{':
+        case '[':
+                if (f->depth >= FAST_JSON_MAX_DEPTH)
+                        return NULL;
+                f->depth++;
+                v = *f->p == '{' ? fast_json_object(f) : fast_json_array(f);
+                f->depth--;
+                return v;
+        case '"':
+                /* Only printable ASCII got through, so no UTF-8 check is needed. */
+                return fast_json_string(f, &s, &n) ? json_stringn_nocheck(s, n) : NULL;
+        case 't':
+                return fast_json_literal(f, "true", json_true());
+        case 'f':
+                return fast_json_literal(f, "false", json_false());
+        case 'n':
+                return fast_json_literal(f, "null", json_null());
+        default:
+                return fast_json_number(f);
+        }
+}
+
+/* A JSON object from a token part: the fast path when it applies, jansson otherwise. */
+static json_t *jws_json_load(const char *buf, size_t len) {
+        struct fast_json f = { .p = buf, .end = buf + len };
+        json_t *j = NULL;
+
+        fast_json_space(&f);
+        if (f.p < f.end && *f.p == '{') {
+                j = fast_json_value(&f);
+                fast_json_space(&f);
+                if (j && f.p != f.end) {
+                        json_decref(j);
+                        j = NULL;
+                }
+        }
+        if (!j)
+                j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+        return j;
+}
+
 /* Decode a base64url part and parse it as a JSON object. */
 static int jws_part_json(const char *in, size_t in_len, json_t **ret) {
         _cleanup_free_ unsigned char *buf = NULL;
@@ -181,7 +378,7 @@ static int jws_part_json(const char *in, size_t in_len, json_t **ret) {
                 return r;
         if (r < 0)
                 return -EBADMSG;
-        j = json_loadb((const char *) buf, n, JSON_REJECT_DUPLICATES, NULL);
+        j = jws_json_load((const char *) buf, n);
         if (!j)
                 return -EBADMSG;
         if (!json_is_object(j)) {
@@ -419,7 +616,9 @@ static bool claim_time(json_t *claims, const char *name, int64_t *ret) {
                 double d = json_real_value(v);
                 if (!isfinite(d) || d < (double) -limit || d > (double) limit)
                         return false;
-                *ret = (int64_t) floor(d);
+                int64_t i = (int64_t) d;
+                /* Round towards the past, as floor() would, without needing libm. */
+                *ret = (double) i > d ? i - 1 : i;
                 return true;
         }
         return false;

@@ -823,6 +823,57 @@ static void test_check_claims_direct(void) {
         CHECK_INT(jwt_check_claims(c, &p, &e), -EINVAL);
 }
 
+/* Claims come back exactly as jansson reads them, whichever parser handled them. */
+static void test_claims_parsing(void) {
+        static const char *const payloads[] = {
+                "{\"sub\":\"a\",\"n\":-0,\"big\":123456789012345678,\"bigger\":1234567890123456789}",
+                "{\"x\":9223372036854775807}",
+                "{\"x\":92233720368547758070}",
+                "{\"r\":1.5,\"e\":1e3,\"E\":-2E-2}",
+                "{\"u\":\"J\\u00fcrgen\",\"raw\":\"J\xc3\xbcrgen\",\"esc\":\"a\\\"b\\\\c\\/d\\n\"}",
+                "{\"bad\":\"\xc3\"}",
+                "{\"nul\":\"a\\u0000b\"}",
+                " {\t\"a\" :\r\n[ 1 , [ ] , { } , true , false , null ] } ",
+                "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}}}}}}}}}",
+                "{\"a\":1,\"b\":{\"a\":1,\"a\":2}}",
+                "{\"a\":1,\"a\":1}",
+                "{\"a\":01}",
+                "{\"a\":-}",
+                "{\"a\":tru}",
+                "{\"a\":truex}",
+                "{\"a\":[1,]}",
+                "{\"a\":1,}",
+                "{\"a\" 1}",
+                "{\"a\":\"tab\there\"}",
+                "{\"a\":1}x",
+                "{\"a\":1}{}",
+                "{\"" "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+                "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\":1}",
+                "{}",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(payloads); i++) {
+                _cleanup_free_ char *t = mint_raw(ed25519_key, "EdDSA", "{\"alg\":\"EdDSA\",\"kid\":\"ed-25519\"}",
+                                                  payloads[i]);
+                _cleanup_(json_decrefp) json_t *want = json_loads(payloads[i], JSON_REJECT_DUPLICATES, NULL);
+                json_t *got = NULL;
+                enum jwt_error e;
+                int r;
+
+                r = jwt_verify_signature(t, strlen(t), keyset, NULL, &got, &e);
+                if (json_is_object(want)) {
+                        CHECK_INT(r, 0);
+                        if (!json_equal(got, want))
+                                fprintf(stderr, "claims differ for payload %zu\n", i);
+                        CHECK(json_equal(got, want));
+                } else {
+                        CHECK_INT(r, -EBADMSG);
+                        CHECK_INT(e, JWT_MALFORMED);
+                }
+                json_decref(got);
+        }
+}
+
 static void test_guid(void) {
         CHECK(jwt_is_guid(TENANT_A));
         CHECK(jwt_is_guid("4F2A1D7E-9B3C-4E8A-A1B2-C3D4E5F60718"));
@@ -912,6 +963,7 @@ int main(void) {
         RUN(test_entra_template);
         RUN(test_nonce);
         RUN(test_check_claims_direct);
+        RUN(test_claims_parsing);
         RUN(test_guid);
         RUN(test_error_strings);
 
