@@ -24,6 +24,14 @@
 #define NSSDB_MAX_USERS 10000000u
 #define NSSDB_MAX_GIDS_PER_USER 65536u
 #define NSSDB_MAX_FILE_SIZE (2u * 1024 * 1024 * 1024)
+#define NSSDB_NAME_MAX 255u
+
+/* A user, group or domain name the db accepts: 1..NSSDB_NAME_MAX bytes, no
+ * '/', ':', ',', whitespace or control characters, not starting with '-'. */
+bool nssdb_name_valid(const char *name);
+
+/* CRC32C (Castagnoli), the checksum of the file; crc is 0 to start. */
+uint32_t nssdb_crc32c(uint32_t crc, const void *data, size_t len);
 
 struct nssdb_settings {
         const char *scope;          /* the configured issuer: input of uidmap */

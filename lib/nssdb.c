@@ -1,0 +1,944 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nss.db file format, version 1.
+ *
+ * Integers are 32 or 64 bit in the writing host's byte order (the file is
+ * per host; a reader on another byte order sees a wrong byte_order mark and
+ * rejects the file). Every section starts at a multiple of 8 so records and
+ * id arrays can be used in place from the mapping.
+ *
+ *   header      struct nssdb_header below: magic "CLOUDAUTHNSS\0" (padded to
+ *               16 bytes), version, header_size, file_size, header_crc
+ *               (CRC32C of the header with this field zero), body_crc (CRC32C
+ *               of bytes header_size..file_size), byte_order 0x01020304,
+ *               hash_seed, settings (uid range, pool offsets of scope,
+ *               default_domain, home and shell templates), counts, the slot
+ *               counts of the four hash tables and the offset and size of
+ *               every section.
+ *   pool        NUL-terminated strings; offset 0 is always "". The last byte
+ *               of the pool is NUL, so any offset inside it starts a string
+ *               that ends inside it. NSSDB_NONE marks an absent string.
+ *   domains     n_domains u32 pool offsets: extra domains whose users NSS may
+ *               synthesise.
+ *   users       n_users records {name, uid, gecos, gids, n_gids}: name and
+ *               gecos are pool offsets, gids an index into the gids array.
+ *   gids        u32 supplementary gids of all users, each user's list sorted
+ *               and without duplicates or the user's own gid.
+ *   groups      n_groups records {name, gid, members, n_members, flags}.
+ *               Groups 0..n_users-1 are the private groups of users 0..n-1
+ *               (flags bit 0 set; members is the user index, n_members 1).
+ *               The rest are cloudauth groups; members indexes the members
+ *               array.
+ *   members     u32 user indices, each cloudauth group's run in user order:
+ *               the users whose gid list contains the group's gid.
+ *   tables      four open-addressing hash tables with linear probing: user
+ *               by name, user by uid, group by name, group by gid. A slot
+ *               holds record index + 1, 0 is empty. Slot counts are powers of
+ *               two >= 2 * entries (so probing always meets an empty slot).
+ *               Names hash with FNV-1a 64 whose offset basis is XORed with
+ *               hash_seed (random per file, so a colliding set of names
+ *               chosen in advance stops colliding at the next write); ids
+ *               hash as the high 32 bits of id * 0x9e3779b97f4a7c15. The
+ *               start slot is hash & (slots - 1).
+ *
+ * Duplicates are refused by the writer with -EINVAL: two users with one
+ * name or uid, two groups with one name or gid, a group named like a user
+ * (they share the group-name table through private groups) or a group gid
+ * equal to a uid.
+ *
+ * nssdb_open() checks everything once (checksums, every offset, index and
+ * count against its section), so lookups afterwards only follow
+ * validated indices: O(1), no allocation, no system call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "macro.h"
+#include "nssdb.h"
+
+#define NSSDB_MAGIC "CLOUDAUTHNSS"
+#define NSSDB_VERSION 1u
+#define NSSDB_BYTE_ORDER 0x01020304u
+#define NSSDB_NONE UINT32_MAX
+#define NSSDB_GROUP_PRIVATE 1u
+#define NSSDB_TEXT_MAX 4096
+
+enum {
+        SECTION_POOL,
+        SECTION_DOMAINS,
+        SECTION_USERS,
+        SECTION_GIDS,
+        SECTION_GROUPS,
+        SECTION_MEMBERS,
+        SECTION_USER_BY_NAME,
+        SECTION_USER_BY_UID,
+        SECTION_GROUP_BY_NAME,
+        SECTION_GROUP_BY_GID,
+        _SECTION_MAX,
+};
+
+struct nssdb_section {
+        uint32_t offset;
+        uint32_t size;
+};
+
+struct nssdb_header {
+        char magic[16];
+        uint32_t version;
+        uint32_t header_size;
+        uint64_t file_size;
+        uint32_t header_crc;
+        uint32_t body_crc;
+        uint32_t byte_order;
+        uint32_t reserved;
+        uint64_t hash_seed;
+        uint32_t uid_min, uid_max;
+        uint32_t scope, default_domain, home, shell;
+        uint32_t n_users, n_groups, n_gids, n_members, n_domains;
+        uint32_t slots_user_name, slots_user_uid, slots_group_name, slots_group_gid;
+        uint32_t reserved2;
+        struct nssdb_section section[_SECTION_MAX];
+};
+_Static_assert(sizeof(struct nssdb_header) == 200, "header layout is part of the format");
+
+struct nssdb_user_rec {
+        uint32_t name, uid, gecos, gids, n_gids;
+};
+
+struct nssdb_group_rec {
+        uint32_t name, gid, members, n_members, flags;
+};
+
+struct nssdb {
+        const uint8_t *map;
+        size_t size;
+        uint64_t seed;
+        const char *pool;
+        uint32_t pool_size;
+        const struct nssdb_header *h;
+        const uint32_t *domains;
+        const struct nssdb_user_rec *users;
+        const uint32_t *gids;
+        const struct nssdb_group_rec *groups;
+        const uint32_t *members;
+        const uint32_t *t_user_name, *t_user_uid, *t_group_name, *t_group_gid;
+        uint32_t m_user_name, m_user_uid, m_group_name, m_group_gid; /* slots - 1 */
+};
+
+/* ---- CRC32C (Castagnoli, reflected polynomial 0x82f63b78) ---- */
+
+static uint32_t crc32c_table[256];
+static int crc32c_hw = -1;
+
+static void crc32c_init(void) {
+        for (uint32_t i = 0; i < 256; i++) {
+                uint32_t c = i;
+                for (unsigned k = 0; k < 8; k++)
+                        c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
+                crc32c_table[i] = c;
+        }
+#if defined(__x86_64__)
+        {
+                unsigned a, b, c, d;
+                crc32c_hw = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
+        }
+#else
+        crc32c_hw = 0;
+#endif
+}
+
+#if defined(__x86_64__)
+/* SSE4.2 has CRC32C as an instruction: ~10x the table speed, which matters
+ * because every process that opens the db checksums all of it once. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n) {
+        uint64_t c = crc;
+
+        for (; n > 0 && ((uintptr_t) p & 7); n--, p++)
+                c = __builtin_ia32_crc32qi((uint32_t) c, *p);
+        for (; n >= 8; n -= 8, p += 8) {
+                uint64_t v;
+                memcpy(&v, p, 8);
+                c = __builtin_ia32_crc32di(c, v);
+        }
+        for (; n > 0; n--, p++)
+                c = __builtin_ia32_crc32qi((uint32_t) c, *p);
+        return (uint32_t) c;
+}
+#endif
+
+uint32_t nssdb_crc32c(uint32_t crc, const void *data, size_t len) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        const uint8_t *p = data;
+        uint32_t c = ~crc;
+
+        pthread_once(&once, crc32c_init);
+#if defined(__x86_64__)
+        if (crc32c_hw)
+                return ~crc32c_sse42(c, p, len);
+#endif
+        for (size_t i = 0; i < len; i++)
+                c = crc32c_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+        return ~c;
+}
+
+/* ---- hashing ---- */
+
+static inline uint64_t hash_name(uint64_t seed, const char *s) {
+        uint64_t h = 0xcbf29ce484222325ull ^ seed;
+
+        for (; *s; s++) {
+                h ^= (uint8_t) *s;
+                h *= 0x100000001b3ull;
+        }
+        return h;
+}
+
+static inline uint64_t hash_id(uint32_t id) {
+        return ((uint64_t) id * 0x9e3779b97f4a7c15ull) >> 32;
+}
+
+static uint32_t table_slots(size_t n) {
+        uint32_t s = 8;
+
+        while (s < 2 * n)
+                s <<= 1;
+        return s;
+}
+
+/* ---- names ---- */
+
+bool nssdb_name_valid(const char *name) {
+        size_t n = 0;
+
+        if (!name || !*name || name[0] == '-')
+                return false;
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++, n++) {
+                if (n >= NSSDB_NAME_MAX)
+                        return false;
+                if (*p <= ' ' || *p == 0x7f || *p == '/' || *p == ':' || *p == ',')
+                        return false;
+        }
+        return true;
+}
+
+/* Free text that ends up in a passwd line: no field separator, no control characters. */
+static bool text_valid(const char *s, bool allow_colon) {
+        size_t n = 0;
+
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++, n++)
+                if (n >= NSSDB_TEXT_MAX || *p < ' ' || *p == 0x7f || (*p == ':' && !allow_colon))
+                        return false;
+        return true;
+}
+
+static bool ascii_caseeq(const char *a, const char *b) {
+        for (;; a++, b++) {
+                unsigned char x = (unsigned char) *a, y = (unsigned char) *b;
+
+                if (x >= 'A' && x <= 'Z')
+                        x += 'a' - 'A';
+                if (y >= 'A' && y <= 'Z')
+                        y += 'a' - 'A';
+                if (x != y)
+                        return false;
+                if (!x)
+                        return true;
+        }
+}
+
+/* ---- writer ---- */
+
+struct pool_builder {
+        char *base;
+        uint32_t used;
+};
+
+static uint32_t pool_add(struct pool_builder *p, const char *s) {
+        size_t n;
+        uint32_t off;
+
+        if (!s)
+                return NSSDB_NONE;
+        if (!*s)
+                return 0;
+        n = strlen(s) + 1;
+        off = p->used;
+        memcpy(p->base + off, s, n);
+        p->used += (uint32_t) n;
+        return off;
+}
+
+static void gids_sort(uint32_t *v, size_t n) {
+        for (size_t i = 1; i < n; i++) {
+                uint32_t x = v[i];
+                size_t j = i;
+
+                for (; j > 0 && v[j - 1] > x; j--)
+                        v[j] = v[j - 1];
+                v[j] = x;
+        }
+}
+
+static int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+/* Sort, drop duplicates and the user's own gid; returns the new count. */
+static uint32_t gids_normalize(uint32_t *v, size_t n, uint32_t own) {
+        size_t k = 0;
+
+        if (n <= 32)
+                gids_sort(v, n);
+        else
+                qsort(v, n, sizeof(*v), cmp_u32);
+        for (size_t i = 0; i < n; i++) {
+                if (v[i] == own || (k > 0 && v[k - 1] == v[i]))
+                        continue;
+                v[k++] = v[i];
+        }
+        return (uint32_t) k;
+}
+
+static int table_insert_name(uint32_t *t, uint32_t mask, uint64_t h, const char *pool, const uint32_t *name_of,
+                             size_t stride, const char *name, uint32_t index) {
+        for (uint32_t i = (uint32_t) (h & mask);; i = (i + 1) & mask) {
+                uint32_t v = t[i];
+
+                if (v == 0) {
+                        t[i] = index + 1;
+                        return 0;
+                }
+                if (strcmp(pool + *(const uint32_t *) ((const char *) name_of + (size_t) (v - 1) * stride), name) == 0)
+                        return -EINVAL;
+        }
+}
+
+static int table_insert_id(uint32_t *t, uint32_t mask, const uint32_t *id_of, size_t stride, uint32_t id,
+                           uint32_t index) {
+        for (uint32_t i = (uint32_t) (hash_id(id) & mask);; i = (i + 1) & mask) {
+                uint32_t v = t[i];
+
+                if (v == 0) {
+                        t[i] = index + 1;
+                        return 0;
+                }
+                if (*(const uint32_t *) ((const char *) id_of + (size_t) (v - 1) * stride) == id)
+                        return -EINVAL;
+        }
+}
+
+static int table_find_id(const uint32_t *t, uint32_t mask, const uint32_t *id_of, size_t stride, uint32_t id,
+                         uint32_t *ret_index) {
+        for (uint32_t n = 0, i = (uint32_t) (hash_id(id) & mask); n <= mask; n++, i = (i + 1) & mask) {
+                uint32_t v = t[i];
+
+                if (v == 0)
+                        return -ESRCH;
+                if (*(const uint32_t *) ((const char *) id_of + (size_t) (v - 1) * stride) == id) {
+                        *ret_index = v - 1;
+                        return 0;
+                }
+        }
+        return -ESRCH;
+}
+
+static int settings_check(const struct nssdb_settings *s, uint64_t *pool_size, size_t *n_domains) {
+        size_t n = 0;
+
+        if (!s || !s->scope || !s->home || !s->shell || s->uid_min > s->uid_max || s->uid_min == 0 ||
+            s->uid_max == UINT32_MAX)
+                return -EINVAL;
+        if (!text_valid(s->scope, true) || !text_valid(s->home, false) || !text_valid(s->shell, false) ||
+            (s->default_domain && !nssdb_name_valid(s->default_domain)))
+                return -EINVAL;
+        *pool_size += strlen(s->scope) + strlen(s->home) + strlen(s->shell) + 3;
+        if (s->default_domain)
+                *pool_size += strlen(s->default_domain) + 1;
+        for (char *const *d = s->domains; d && *d; d++, n++) {
+                if (!nssdb_name_valid(*d) || n >= 4096)
+                        return -EINVAL;
+                *pool_size += strlen(*d) + 1;
+        }
+        *n_domains = n;
+        return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+        const uint8_t *p = buf;
+
+        while (len > 0) {
+                ssize_t k = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
+static int fsync_parent(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        _cleanup_close_ int dfd = -1;
+        char *slash;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (!slash)
+                strcpy(dir, ".");
+        else if (slash == dir)
+                dir[1] = 0;
+        else
+                *slash = 0;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Readers map whatever file the name points to, so the new contents go to a
+ * temp file that replaces the old one in a single rename. */
+static int file_replace(const char *path, const void *buf, size_t len) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, 0644) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if ((r = write_all(fd, buf, len)) < 0)
+                goto fail;
+        if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* The rename is durable only once the directory entry is. */
+        return fsync_parent(path);
+fail:
+        unlink(tmp);
+        return r;
+}
+
+static size_t align8(size_t n) {
+        return (n + 7) & ~(size_t) 7;
+}
+
+int nssdb_write(const char *path, const struct nssdb_settings *s, const struct nssdb_user_in *users, size_t n_users,
+                const struct nssdb_group_in *groups, size_t n_groups) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        _cleanup_free_ uint32_t *member_fill = NULL;
+        struct nssdb_header *h;
+        struct pool_builder pool;
+        struct nssdb_user_rec *urec;
+        struct nssdb_group_rec *grec;
+        uint32_t *gids, *members, *domains, *t_un, *t_uu, *t_gn, *t_gg;
+        uint32_t s_un, s_uu, s_gn, s_gg;
+        uint64_t pool_size = 1, n_gids_total = 0, size, n_members = 0;
+        size_t n_domains = 0, total_groups, off;
+        uint64_t seed = 0;
+        int r;
+
+        if (!path || (n_users > 0 && !users) || (n_groups > 0 && !groups))
+                return -EINVAL;
+        if (n_users > NSSDB_MAX_USERS || n_groups > NSSDB_MAX_USERS || n_users + n_groups > NSSDB_MAX_USERS)
+                return -EFBIG;
+        r = settings_check(s, &pool_size, &n_domains);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < n_users; i++) {
+                const struct nssdb_user_in *u = &users[i];
+
+                if (!nssdb_name_valid(u->name) || (u->gecos && !text_valid(u->gecos, false)) || u->uid == 0 ||
+                    u->uid == UINT32_MAX || (u->n_gids > 0 && !u->gids))
+                        return -EINVAL;
+                if (u->n_gids > NSSDB_MAX_GIDS_PER_USER)
+                        return -EFBIG;
+                pool_size += strlen(u->name) + 1 + (u->gecos ? strlen(u->gecos) + 1 : 0);
+                n_gids_total += u->n_gids;
+        }
+        for (size_t i = 0; i < n_groups; i++) {
+                if (!nssdb_name_valid(groups[i].name) || groups[i].gid == 0 || groups[i].gid == UINT32_MAX)
+                        return -EINVAL;
+                pool_size += strlen(groups[i].name) + 1;
+        }
+        /* Every gid of every user can make that user a member of one group. */
+        if (n_gids_total > UINT32_MAX / 8)
+                return -EFBIG;
+
+        total_groups = n_users + n_groups;
+        s_un = table_slots(n_users);
+        s_uu = table_slots(n_users);
+        s_gn = table_slots(total_groups);
+        s_gg = table_slots(total_groups);
+
+        /* Worst case sizes first; the gids and members sections shrink to what is used. */
+        size = align8(sizeof(struct nssdb_header)) + align8(pool_size) + align8(n_domains * 4) +
+               align8(n_users * sizeof(struct nssdb_user_rec)) + align8(n_gids_total * 4) +
+               align8(total_groups * sizeof(struct nssdb_group_rec)) + align8(n_gids_total * 4) +
+               4ull * ((uint64_t) s_un + s_uu + s_gn + s_gg);
+        if (size > NSSDB_MAX_FILE_SIZE)
+                return -EFBIG;
+
+        buf = calloc(1, size);
+        if (!buf)
+                return -ENOMEM;
+        h = (struct nssdb_header *) buf;
+
+        if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t) sizeof(seed))
+                seed = (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t) getpid();
+
+        memcpy(h->magic, NSSDB_MAGIC, sizeof(NSSDB_MAGIC));
+        h->version = NSSDB_VERSION;
+        h->header_size = sizeof(struct nssdb_header);
+        h->byte_order = NSSDB_BYTE_ORDER;
+        h->hash_seed = seed;
+        h->uid_min = s->uid_min;
+        h->uid_max = s->uid_max;
+        h->n_users = (uint32_t) n_users;
+        h->n_groups = (uint32_t) total_groups;
+        h->n_domains = (uint32_t) n_domains;
+        h->slots_user_name = s_un;
+        h->slots_user_uid = s_uu;
+        h->slots_group_name = s_gn;
+        h->slots_group_gid = s_gg;
+
+        /* Lay out the fixed-size sections; gids and members are placed after filling. */
+        off = align8(sizeof(struct nssdb_header));
+        pool.base = (char *) buf + off;
+        pool.used = 1;
+        h->section[SECTION_POOL].offset = (uint32_t) off;
+        off += align8(pool_size);
+        domains = (uint32_t *) (buf + off);
+        h->section[SECTION_DOMAINS] = (struct nssdb_section){ (uint32_t) off, (uint32_t) (n_domains * 4) };
+        off += align8(n_domains * 4);
+        urec = (struct nssdb_user_rec *) (buf + off);
+        h->section[SECTION_USERS] =
+                (struct nssdb_section){ (uint32_t) off, (uint32_t) (n_users * sizeof(struct nssdb_user_rec)) };
+        off += align8(n_users * sizeof(struct nssdb_user_rec));
+        grec = (struct nssdb_group_rec *) (buf + off);
+        h->section[SECTION_GROUPS] =
+                (struct nssdb_section){ (uint32_t) off, (uint32_t) (total_groups * sizeof(struct nssdb_group_rec)) };
+        off += align8(total_groups * sizeof(struct nssdb_group_rec));
+        t_un = (uint32_t *) (buf + off);
+        h->section[SECTION_USER_BY_NAME] = (struct nssdb_section){ (uint32_t) off, s_un * 4 };
+        off += (size_t) s_un * 4;
+        t_uu = (uint32_t *) (buf + off);
+        h->section[SECTION_USER_BY_UID] = (struct nssdb_section){ (uint32_t) off, s_uu * 4 };
+        off += (size_t) s_uu * 4;
+        t_gn = (uint32_t *) (buf + off);
+        h->section[SECTION_GROUP_BY_NAME] = (struct nssdb_section){ (uint32_t) off, s_gn * 4 };
+        off += (size_t) s_gn * 4;
+        t_gg = (uint32_t *) (buf + off);
+        h->section[SECTION_GROUP_BY_GID] = (struct nssdb_section){ (uint32_t) off, s_gg * 4 };
+        off += (size_t) s_gg * 4;
+        gids = (uint32_t *) (buf + off);
+        h->section[SECTION_GIDS].offset = (uint32_t) off;
+
+        h->scope = pool_add(&pool, s->scope);
+        h->default_domain = pool_add(&pool, s->default_domain);
+        h->home = pool_add(&pool, s->home);
+        h->shell = pool_add(&pool, s->shell);
+        for (size_t i = 0; i < n_domains; i++)
+                domains[i] = pool_add(&pool, s->domains[i]);
+
+        /* Users and their private groups; the tables refuse duplicates as they fill. */
+        for (size_t i = 0; i < n_users; i++) {
+                const struct nssdb_user_in *u = &users[i];
+                uint64_t hn;
+
+                urec[i].name = pool_add(&pool, u->name);
+                urec[i].uid = u->uid;
+                urec[i].gecos = u->gecos ? pool_add(&pool, u->gecos) : 0;
+                urec[i].gids = h->n_gids;
+                if (u->n_gids > 0)
+                        memcpy(gids + h->n_gids, u->gids, u->n_gids * sizeof(uint32_t));
+                urec[i].n_gids = gids_normalize(gids + h->n_gids, u->n_gids, u->uid);
+                h->n_gids += urec[i].n_gids;
+
+                grec[i] = (struct nssdb_group_rec){ urec[i].name, u->uid, (uint32_t) i, 1, NSSDB_GROUP_PRIVATE };
+
+                hn = hash_name(seed, u->name);
+                if (table_insert_name(t_un, s_un - 1, hn, pool.base, &urec[0].name, sizeof(*urec), u->name,
+                                      (uint32_t) i) < 0 ||
+                    table_insert_id(t_uu, s_uu - 1, &urec[0].uid, sizeof(*urec), u->uid, (uint32_t) i) < 0 ||
+                    table_insert_name(t_gn, s_gn - 1, hn, pool.base, &grec[0].name, sizeof(*grec), u->name,
+                                      (uint32_t) i) < 0 ||
+                    table_insert_id(t_gg, s_gg - 1, &grec[0].gid, sizeof(*grec), u->uid, (uint32_t) i) < 0)
+                        return -EINVAL;
+        }
+        for (size_t j = 0; j < n_groups; j++) {
+                uint32_t k = (uint32_t) (n_users + j);
+
+                grec[k] = (struct nssdb_group_rec){ pool_add(&pool, groups[j].name), groups[j].gid, 0, 0, 0 };
+                if (table_insert_name(t_gn, s_gn - 1, hash_name(seed, groups[j].name), pool.base, &grec[0].name,
+                                      sizeof(*grec), groups[j].name, k) < 0 ||
+                    table_insert_id(t_gg, s_gg - 1, &grec[0].gid, sizeof(*grec), groups[j].gid, k) < 0)
+                        return -EINVAL;
+        }
+        h->section[SECTION_GIDS].size = h->n_gids * 4;
+        h->section[SECTION_POOL].size = pool.used;
+
+        /* Members: count per cloudauth group, prefix sums, then fill in user order. */
+        members = (uint32_t *) (buf + h->section[SECTION_GIDS].offset + align8(h->n_gids * 4));
+        h->section[SECTION_MEMBERS].offset = (uint32_t) ((uint8_t *) members - buf);
+        for (size_t i = 0; i < n_users; i++)
+                for (uint32_t k = 0; k < urec[i].n_gids; k++) {
+                        uint32_t gi;
+
+                        if (table_find_id(t_gg, s_gg - 1, &grec[0].gid, sizeof(*grec), gids[urec[i].gids + k],
+                                          &gi) == 0 &&
+                            !(grec[gi].flags & NSSDB_GROUP_PRIVATE))
+                                grec[gi].n_members++;
+                }
+        for (size_t j = n_users; j < total_groups; j++) {
+                grec[j].members = (uint32_t) n_members;
+                n_members += grec[j].n_members;
+        }
+        if (n_groups > 0) {
+                member_fill = calloc(n_groups, sizeof(uint32_t));
+                if (!member_fill)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n_users; i++)
+                for (uint32_t k = 0; k < urec[i].n_gids; k++) {
+                        uint32_t gi;
+
+                        if (table_find_id(t_gg, s_gg - 1, &grec[0].gid, sizeof(*grec), gids[urec[i].gids + k],
+                                          &gi) == 0 &&
+                            !(grec[gi].flags & NSSDB_GROUP_PRIVATE))
+                                members[grec[gi].members + member_fill[gi - n_users]++] = (uint32_t) i;
+                }
+        h->n_members = (uint32_t) n_members;
+        h->section[SECTION_MEMBERS].size = (uint32_t) (n_members * 4);
+
+        h->file_size = h->section[SECTION_MEMBERS].offset + align8(n_members * 4);
+        h->body_crc = nssdb_crc32c(0, buf + h->header_size, h->file_size - h->header_size);
+        h->header_crc = nssdb_crc32c(0, buf, h->header_size);
+
+        return file_replace(path, buf, h->file_size);
+}
+
+/* ---- reader ---- */
+
+static bool section_ok(const struct nssdb_header *h, unsigned i, uint64_t elem, uint64_t count) {
+        const struct nssdb_section *sec = &h->section[i];
+
+        return sec->offset % 8 == 0 && sec->offset >= h->header_size && sec->offset <= h->file_size &&
+               sec->size <= h->file_size - sec->offset && (uint64_t) sec->size == elem * count;
+}
+
+static bool pool_str_ok(const struct nssdb *db, uint32_t off) {
+        return off < db->pool_size;
+}
+
+static bool table_ok(const uint32_t *t, uint32_t slots, uint32_t n) {
+        if (slots < 8 || (slots & (slots - 1)) || slots / 2 < n)
+                return false;
+        for (uint32_t i = 0; i < slots; i++)
+                if (t[i] > n)
+                        return false;
+        return true;
+}
+
+static int nssdb_validate(struct nssdb *db) {
+        const struct nssdb_header *h = db->h;
+        struct nssdb_header copy;
+
+        if (db->size < sizeof(*h) || memcmp(h->magic, NSSDB_MAGIC, sizeof(NSSDB_MAGIC)) != 0 ||
+            h->version != NSSDB_VERSION || h->byte_order != NSSDB_BYTE_ORDER || h->header_size != sizeof(*h) ||
+            h->file_size != db->size)
+                return -EBADMSG;
+        copy = *h;
+        copy.header_crc = 0;
+        if (nssdb_crc32c(0, &copy, sizeof(copy)) != h->header_crc ||
+            nssdb_crc32c(0, db->map + h->header_size, db->size - h->header_size) != h->body_crc)
+                return -EBADMSG;
+
+        if (h->n_users > NSSDB_MAX_USERS || h->n_groups < h->n_users || h->n_groups > 2 * (uint64_t) NSSDB_MAX_USERS ||
+            h->uid_min > h->uid_max)
+                return -EBADMSG;
+        if (!section_ok(h, SECTION_POOL, 1, h->section[SECTION_POOL].size) || h->section[SECTION_POOL].size == 0 ||
+            !section_ok(h, SECTION_DOMAINS, 4, h->n_domains) ||
+            !section_ok(h, SECTION_USERS, sizeof(struct nssdb_user_rec), h->n_users) ||
+            !section_ok(h, SECTION_GIDS, 4, h->n_gids) ||
+            !section_ok(h, SECTION_GROUPS, sizeof(struct nssdb_group_rec), h->n_groups) ||
+            !section_ok(h, SECTION_MEMBERS, 4, h->n_members) ||
+            !section_ok(h, SECTION_USER_BY_NAME, 4, h->slots_user_name) ||
+            !section_ok(h, SECTION_USER_BY_UID, 4, h->slots_user_uid) ||
+            !section_ok(h, SECTION_GROUP_BY_NAME, 4, h->slots_group_name) ||
+            !section_ok(h, SECTION_GROUP_BY_GID, 4, h->slots_group_gid))
+                return -EBADMSG;
+
+        db->seed = h->hash_seed;
+        db->pool = (const char *) db->map + h->section[SECTION_POOL].offset;
+        db->pool_size = h->section[SECTION_POOL].size;
+        db->domains = (const uint32_t *) (db->map + h->section[SECTION_DOMAINS].offset);
+        db->users = (const struct nssdb_user_rec *) (db->map + h->section[SECTION_USERS].offset);
+        db->gids = (const uint32_t *) (db->map + h->section[SECTION_GIDS].offset);
+        db->groups = (const struct nssdb_group_rec *) (db->map + h->section[SECTION_GROUPS].offset);
+        db->members = (const uint32_t *) (db->map + h->section[SECTION_MEMBERS].offset);
+        db->t_user_name = (const uint32_t *) (db->map + h->section[SECTION_USER_BY_NAME].offset);
+        db->t_user_uid = (const uint32_t *) (db->map + h->section[SECTION_USER_BY_UID].offset);
+        db->t_group_name = (const uint32_t *) (db->map + h->section[SECTION_GROUP_BY_NAME].offset);
+        db->t_group_gid = (const uint32_t *) (db->map + h->section[SECTION_GROUP_BY_GID].offset);
+        db->m_user_name = h->slots_user_name - 1;
+        db->m_user_uid = h->slots_user_uid - 1;
+        db->m_group_name = h->slots_group_name - 1;
+        db->m_group_gid = h->slots_group_gid - 1;
+
+        if (db->pool[db->pool_size - 1] != 0 || db->pool[0] != 0 || !pool_str_ok(db, h->scope) ||
+            !pool_str_ok(db, h->home) || !pool_str_ok(db, h->shell) ||
+            (h->default_domain != NSSDB_NONE && !pool_str_ok(db, h->default_domain)))
+                return -EBADMSG;
+        for (uint32_t i = 0; i < h->n_domains; i++)
+                if (!pool_str_ok(db, db->domains[i]))
+                        return -EBADMSG;
+        for (uint32_t i = 0; i < h->n_users; i++) {
+                const struct nssdb_user_rec *u = &db->users[i];
+
+                if (!pool_str_ok(db, u->name) || !pool_str_ok(db, u->gecos) || u->gids > h->n_gids ||
+                    u->n_gids > h->n_gids - u->gids)
+                        return -EBADMSG;
+        }
+        for (uint32_t i = 0; i < h->n_groups; i++) {
+                const struct nssdb_group_rec *g = &db->groups[i];
+
+                if (!pool_str_ok(db, g->name))
+                        return -EBADMSG;
+                if (g->flags & NSSDB_GROUP_PRIVATE) {
+                        if (g->flags != NSSDB_GROUP_PRIVATE || g->members >= h->n_users || g->n_members != 1)
+                                return -EBADMSG;
+                } else if (g->flags != 0 || g->members > h->n_members || g->n_members > h->n_members - g->members)
+                        return -EBADMSG;
+        }
+        for (uint32_t i = 0; i < h->n_members; i++)
+                if (db->members[i] >= h->n_users)
+                        return -EBADMSG;
+        if (!table_ok(db->t_user_name, h->slots_user_name, h->n_users) ||
+            !table_ok(db->t_user_uid, h->slots_user_uid, h->n_users) ||
+            !table_ok(db->t_group_name, h->slots_group_name, h->n_groups) ||
+            !table_ok(db->t_group_gid, h->slots_group_gid, h->n_groups))
+                return -EBADMSG;
+        return 0;
+}
+
+int nssdb_open(const char *path, struct nssdb **ret, struct stat *ret_st) {
+        _cleanup_close_ int fd = -1;
+        struct nssdb *db;
+        struct stat st;
+        void *map;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADMSG;
+        if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        if (st.st_size < (off_t) sizeof(struct nssdb_header) || (uint64_t) st.st_size > NSSDB_MAX_FILE_SIZE)
+                return -EBADMSG;
+
+        /* MAP_SHARED is safe: writers only ever rename a complete new file over this one. */
+        map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+        if (map == MAP_FAILED)
+                return -errno;
+        db = calloc(1, sizeof(*db));
+        if (!db) {
+                munmap(map, (size_t) st.st_size);
+                return -ENOMEM;
+        }
+        db->map = map;
+        db->size = (size_t) st.st_size;
+        db->h = map;
+        r = nssdb_validate(db);
+        if (r < 0) {
+                nssdb_close(db);
+                return r;
+        }
+        if (ret_st)
+                *ret_st = st;
+        *ret = db;
+        return 0;
+}
+
+void nssdb_close(struct nssdb *db) {
+        if (!db)
+                return;
+        if (db->map)
+                munmap((void *) db->map, db->size);
+        free(db);
+}
+
+void nssdb_settings_get(const struct nssdb *db, struct nssdb_settings *ret) {
+        const struct nssdb_header *h = db->h;
+
+        *ret = (struct nssdb_settings){
+                .scope = db->pool + h->scope,
+                .default_domain = h->default_domain == NSSDB_NONE ? NULL : db->pool + h->default_domain,
+                .domains = NULL,
+                .uid_min = h->uid_min,
+                .uid_max = h->uid_max,
+                .home = db->pool + h->home,
+                .shell = db->pool + h->shell,
+        };
+}
+
+bool nssdb_domain_allowed(const struct nssdb *db, const char *domain) {
+        if (!domain || !*domain)
+                return false;
+        if (db->h->default_domain != NSSDB_NONE && ascii_caseeq(db->pool + db->h->default_domain, domain))
+                return true;
+        for (uint32_t i = 0; i < db->h->n_domains; i++)
+                if (ascii_caseeq(db->pool + db->domains[i], domain))
+                        return true;
+        return false;
+}
+
+static void user_view(const struct nssdb *db, uint32_t i, struct nssdb_user_view *ret) {
+        const struct nssdb_user_rec *u = &db->users[i];
+
+        *ret = (struct nssdb_user_view){
+                .name = db->pool + u->name,
+                .uid = u->uid,
+                .gecos = db->pool + u->gecos,
+                .gids = db->gids + u->gids,
+                .n_gids = u->n_gids,
+        };
+}
+
+static void group_view(const struct nssdb *db, uint32_t i, struct nssdb_group_view *ret) {
+        const struct nssdb_group_rec *g = &db->groups[i];
+
+        *ret = (struct nssdb_group_view){
+                .name = db->pool + g->name,
+                .gid = g->gid,
+                .n_members = g->n_members,
+                .index = i,
+                .private_group = g->flags & NSSDB_GROUP_PRIVATE,
+        };
+}
+
+/* Probing is bounded by the table size too, so even a table that passed
+ * validation but has no empty slot cannot loop forever. */
+static int find_name(const struct nssdb *db, const uint32_t *t, uint32_t mask, const void *recs, size_t stride,
+                     const char *name, uint32_t *ret) {
+        uint64_t h = hash_name(db->seed, name);
+
+        for (uint32_t n = 0, i = (uint32_t) (h & mask); n <= mask; n++, i = (i + 1) & mask) {
+                uint32_t v = t[i];
+
+                if (v == 0)
+                        return -ESRCH;
+                if (strcmp(db->pool + *(const uint32_t *) ((const char *) recs + (size_t) (v - 1) * stride), name) ==
+                    0) {
+                        *ret = v - 1;
+                        return 0;
+                }
+        }
+        return -ESRCH;
+}
+
+int nssdb_user_by_name(const struct nssdb *db, const char *name, struct nssdb_user_view *ret) {
+        uint32_t i;
+
+        if (!name || find_name(db, db->t_user_name, db->m_user_name, &db->users[0].name, sizeof(*db->users), name,
+                               &i) < 0)
+                return -ESRCH;
+        user_view(db, i, ret);
+        return 0;
+}
+
+int nssdb_user_by_uid(const struct nssdb *db, uint32_t uid, struct nssdb_user_view *ret) {
+        uint32_t i;
+
+        if (table_find_id(db->t_user_uid, db->m_user_uid, &db->users[0].uid, sizeof(*db->users), uid, &i) < 0)
+                return -ESRCH;
+        user_view(db, i, ret);
+        return 0;
+}
+
+int nssdb_group_by_name(const struct nssdb *db, const char *name, struct nssdb_group_view *ret) {
+        uint32_t i;
+
+        if (!name || find_name(db, db->t_group_name, db->m_group_name, &db->groups[0].name, sizeof(*db->groups),
+                               name, &i) < 0)
+                return -ESRCH;
+        group_view(db, i, ret);
+        return 0;
+}
+
+int nssdb_group_by_gid(const struct nssdb *db, uint32_t gid, struct nssdb_group_view *ret) {
+        uint32_t i;
+
+        if (table_find_id(db->t_group_gid, db->m_group_gid, &db->groups[0].gid, sizeof(*db->groups), gid, &i) < 0)
+                return -ESRCH;
+        group_view(db, i, ret);
+        return 0;
+}
+
+size_t nssdb_n_users(const struct nssdb *db) {
+        return db->h->n_users;
+}
+
+size_t nssdb_n_groups(const struct nssdb *db) {
+        return db->h->n_groups;
+}
+
+int nssdb_user_at(const struct nssdb *db, size_t i, struct nssdb_user_view *ret) {
+        if (i >= db->h->n_users)
+                return -ESRCH;
+        user_view(db, (uint32_t) i, ret);
+        return 0;
+}
+
+int nssdb_group_at(const struct nssdb *db, size_t i, struct nssdb_group_view *ret) {
+        if (i >= db->h->n_groups)
+                return -ESRCH;
+        group_view(db, (uint32_t) i, ret);
+        return 0;
+}
+
+const char *nssdb_group_member(const struct nssdb *db, const struct nssdb_group_view *g, uint32_t k) {
+        const struct nssdb_group_rec *r;
+        uint32_t u;
+
+        if (!g || g->index >= db->h->n_groups)
+                return NULL;
+        r = &db->groups[g->index];
+        if (k >= r->n_members)
+                return NULL;
+        u = (r->flags & NSSDB_GROUP_PRIVATE) ? r->members : db->members[r->members + k];
+        return db->pool + db->users[u].name;
+}
