@@ -42,6 +42,7 @@ enum section {
         SECTION_ROLE,
         SECTION_OFFLINE,
         SECTION_PATHS,
+        SECTION_UIDS, /* keys are user names, not fixed key names */
         _SECTION_MAX,
 };
 
@@ -664,6 +665,65 @@ static const struct key_def paths_keys[] = {
         { NULL, NULL, 0, 0, 0 },
 };
 
+static const struct key_def uids_keys[] = {
+        { NULL, NULL, 0, 0, 0 },
+};
+
+#define CONFIG_UID_PINS_MAX 65536
+
+/* "name = uid" in [uids]: a drop-in may re-pin a name; two names on one uid is an error (validate). */
+static int parse_uid_pin(struct parse_ctx *ctx, const char *name, size_t name_len, const char *value_raw,
+                         size_t value_len) {
+        const char *f = ctx->filename, *what;
+        char name_buf[CONFIG_LINE_MAX + 1], value[CONFIG_LINE_MAX + 1];
+        struct cloudauth_config *c = ctx->c;
+        unsigned long long uid;
+        char *v;
+
+        memcpy(name_buf, name, name_len);
+        name_buf[name_len] = 0;
+        for (char *p = name_buf; *p; p++) {
+                if ((unsigned char) *p < 0x21 || *p == 0x7f || *p == ':' || *p == '/' || *p == ',' || *p == '\\')
+                        return log_error_errno(ctx->log, -EINVAL, "%s:%u: key '%s' in [uids]: not a valid user name",
+                                               f, ctx->line, name_buf);
+                *p = ascii_lower(*p);
+        }
+        if (name_len == 0 || name_len > 256)
+                return log_error_errno(ctx->log, -EINVAL, "%s:%u: [uids] needs 'user@domain = UID' lines", f,
+                                       ctx->line);
+        if ((what = text_check(value_raw, value_len)))
+                return log_error_errno(ctx->log, -EINVAL, "%s:%u: key '%s' in [uids]: value %s", f, ctx->line,
+                                       name_buf, what);
+        memcpy(value, value_raw, value_len);
+        value[value_len] = 0;
+        strip_comment(value);
+        v = strip(value);
+        if (parse_number(v, 4294967294ULL, &uid) < 0 || uid < 1000 || uid == 65534)
+                return log_error_errno(ctx->log, -EINVAL,
+                                       "%s:%u: key '%s' in [uids]: '%s' is not a UID from 1000 to 4294967294 (not 65534)",
+                                       f, ctx->line, name_buf, v);
+
+        for (size_t i = 0; i < c->n_uid_pins; i++)
+                if (streq(c->uid_pins[i].name, name_buf)) {
+                        c->uid_pins[i].uid = (uint32_t) uid;
+                        return 0;
+                }
+        if (c->n_uid_pins >= CONFIG_UID_PINS_MAX)
+                return log_error_errno(ctx->log, -E2BIG, "%s:%u: too many [uids] pins (at most %d)", f, ctx->line,
+                                       CONFIG_UID_PINS_MAX);
+
+        struct config_uid_pin *n = realloc(c->uid_pins, (c->n_uid_pins + 1) * sizeof(*n));
+        if (!n)
+                return log_error_errno(ctx->log, -ENOMEM, "%s:%u: out of memory", f, ctx->line);
+        c->uid_pins = n;
+        n[c->n_uid_pins].name = strdup(name_buf);
+        if (!n[c->n_uid_pins].name)
+                return log_error_errno(ctx->log, -ENOMEM, "%s:%u: out of memory", f, ctx->line);
+        n[c->n_uid_pins].uid = (uint32_t) uid;
+        c->n_uid_pins++;
+        return 0;
+}
+
 static const struct {
         const char *name;
         const struct key_def *keys;
@@ -674,6 +734,7 @@ static const struct {
         [SECTION_ROLE] = { "role", role_keys },
         [SECTION_OFFLINE] = { "offline", offline_keys },
         [SECTION_PATHS] = { "paths", paths_keys },
+        [SECTION_UIDS] = { "uids", uids_keys },
 };
 
 static void role_done(struct config_role *r) {
@@ -783,6 +844,8 @@ static int parse_assignment(struct parse_ctx *ctx, const char *s, size_t n, cons
 
         while (ke > k && is_blank(ke[-1]))
                 ke--;
+        if (ctx->section == SECTION_UIDS)
+                return parse_uid_pin(ctx, k, (size_t) (ke - k), vs, vn);
         if (!key_name_valid(k, (size_t) (ke - k)))
                 return log_error_errno(ctx->log, -EINVAL, "%s:%u: invalid key name (use a-z, 0-9 and '_')", f,
                                        ctx->line);
@@ -973,6 +1036,9 @@ void config_free(struct cloudauth_config *c) {
         free(c->roles);
         free(c->state_dir);
         free(c->cache_dir);
+        for (size_t i = 0; i < c->n_uid_pins; i++)
+                free(c->uid_pins[i].name);
+        free(c->uid_pins);
         free(c);
 }
 
@@ -1085,6 +1151,17 @@ static int validate_full(const struct cloudauth_config *c, const struct logger *
                                     file);
         if (c->n_roles > CONFIG_ROLES_MAX)
                 return log_error_errno(log, -E2BIG, "%s: too many roles (at most %d)", file, CONFIG_ROLES_MAX);
+
+        for (size_t i = 0; i < c->n_uid_pins; i++) {
+                if (c->uid_pins[i].uid < c->uid_min || c->uid_pins[i].uid > c->uid_max)
+                        r = log_error_errno(log, -EINVAL, "%s: key '%s' in [uids]: UID %u is outside uid_range %u-%u",
+                                            file, c->uid_pins[i].name, c->uid_pins[i].uid, c->uid_min, c->uid_max);
+                for (size_t j = 0; j < i; j++)
+                        if (c->uid_pins[j].uid == c->uid_pins[i].uid)
+                                r = log_error_errno(log, -EINVAL, "%s: [uids]: UID %u is pinned for both %s and %s",
+                                                    file, c->uid_pins[i].uid, c->uid_pins[j].name,
+                                                    c->uid_pins[i].name);
+        }
 
         for (char **s = c->allow_roles; s && *s; s++)
                 if (!config_find_role(c, *s))

@@ -678,6 +678,33 @@ static void test_secret_file(void) {
         CHECK_STR(s, "untouched");
 }
 
+static void test_uid_pins(void) {
+        struct cloudauth_config *c = NULL;
+
+        CHECK_INT(parse_with("[uids]\n"
+                             "Alice@Example.com = 250000   ; pinned after a collision\n"
+                             "bob@example.com=250001\n"
+                             "[uids]\n"
+                             "alice@example.com = 250002\n",
+                             &c),
+                  0);
+        if (c) {
+                CHECK_INT(c->n_uid_pins, 2);
+                CHECK_STR(c->uid_pins[0].name, "alice@example.com");
+                CHECK_INT(c->uid_pins[0].uid, 250002);
+                CHECK_STR(c->uid_pins[1].name, "bob@example.com");
+                CHECK_INT(c->uid_pins[1].uid, 250001);
+                config_free(c);
+        }
+
+        expect_error("[uids]\nalice@example.com = 65534\n", "test.conf:5: key 'alice@example.com' in [uids]: '65534'");
+        expect_error("[uids]\nalice@example.com = 12ab\n", "key 'alice@example.com' in [uids]: '12ab' is not a UID");
+        expect_error("[uids]\nbad:name = 250000\n", "key 'bad:name' in [uids]: not a valid user name");
+        expect_error("[uids]\nalice@example.com = 1500\n", "UID 1500 is outside uid_range 200000-2000199999");
+        expect_error("[uids]\na@example.com = 250000\nb@example.com = 250000\n",
+                     "UID 250000 is pinned for both a@example.com and b@example.com");
+}
+
 static void test_no_crash_on_junk(void) {
         static const char *const inputs[] = {
                 "", "\n", "[", "]", "=", "[]", "[ ]", "[role  ]", "[role a b]", "[provider]\n=", "[provider]\nissuer",
@@ -747,6 +774,7 @@ int main(void) {
         RUN(test_load_failure_keeps_output);
         RUN(test_trusted_files);
         RUN(test_secret_file);
+        RUN(test_uid_pins);
         RUN(test_no_crash_on_junk);
         RUN(test_shipped_examples);
 
