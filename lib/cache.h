@@ -81,3 +81,10 @@ int cache_rebuild(const struct cloudauth_config *c, const struct logger *log);
 
 /* The nss.db path for this configuration. */
 int cache_nssdb_path(const struct cloudauth_config *c, char **ret);
+
+/*
+ * Where local accounts are read from (default /etc/passwd and /etc/group;
+ * NULL restores a default). They are parsed directly, never through NSS,
+ * which would answer with cloudauth's own entries. For tests.
+ */
+void cache_set_local_files(const char *passwd_path, const char *group_path);
