@@ -21,7 +21,7 @@
 #define CLIENT "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 #define NOW ((time_t) 1700000000)
 
-static void die(const char *what) {
+_Noreturn static void die(const char *what) {
         fprintf(stderr, "bench-jwt: %s failed\n", what);
         exit(EXIT_FAILURE);
 }
