@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glibc NSS adapter over the nss.db reader. Every entry point saves errno,
+ * validates its input, takes the one mutex that guards the current mapping,
+ * refreshes the mapping if the file was replaced (one stat()), copies the
+ * answer into the caller's buffer and restores errno. No network, no file
+ * locks, no calls back into NSS, nothing on stdout or stderr.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <nss.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include "cloudauth-build.h"
+#include "nssdb.h"
+#include "uidmap.h"
+
+#define NSS_PUBLIC __attribute__((visibility("default")))
+#define DB_PATH_DEFAULT CLOUDAUTH_STATE_DIR "/nss.db"
+
+static pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nssdb *db_current;
+static struct stat db_st;
+/* The last file that failed to open, so it is neither re-validated nor re-logged on every call. */
+static struct stat bad_st;
+static bool bad_valid;
+static int bad_error;
+static size_t pw_cursor, gr_cursor;
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static const char *db_path(void) {
+        const char *p = secure_getenv("CLOUDAUTH_NSS_DB");
+
+        return p && *p ? p : DB_PATH_DEFAULT;
+}
+
+static void db_drop(void) {
+        nssdb_close(db_current);
+        db_current = NULL;
+}
+
+/*
+ * With db_lock held: make db_current the mapping of the file the path names
+ * now. -ENOENT when there is no file (a host nobody logged in to yet),
+ * another negative errno when it cannot be used.
+ */
+static int db_acquire(const struct nssdb **ret) {
+        const char *path = db_path();
+        struct nssdb *db = NULL;
+        struct stat st, mapped;
+        int r;
+
+        if (stat(path, &st) < 0) {
+                r = -errno;
+                db_drop();
+                return r;
+        }
+        if (db_current && same_file(&st, &db_st)) {
+                *ret = db_current;
+                return 0;
+        }
+        db_drop();
+        if (bad_valid && same_file(&st, &bad_st))
+                return bad_error;
+
+        r = nssdb_open(path, &db, &mapped);
+        if (r < 0) {
+                if (r == -ENOENT)
+                        return r;
+                if (!bad_valid || st.st_dev != bad_st.st_dev || st.st_ino != bad_st.st_ino) {
+                        const char *why = strerrordesc_np(-r);
+
+                        syslog(LOG_AUTHPRIV | LOG_ERR, "cloudauth: cannot use %s: %s", path, why ? why : "error");
+                }
+                bad_st = st;
+                bad_valid = true;
+                bad_error = r;
+                return r;
+        }
+        db_current = db;
+        db_st = mapped;
+        *ret = db;
+        return 0;
+}
+
+static enum nss_status status_from(int r, int *errnop) {
+        if (r >= 0)
+                return NSS_STATUS_SUCCESS;
+        if (r == -ESRCH || r == -ENOENT)
+                return NSS_STATUS_NOTFOUND;
+        if (r == -ERANGE) {
+                *errnop = ERANGE;
+                return NSS_STATUS_TRYAGAIN;
+        }
+        *errnop = -r;
+        return NSS_STATUS_UNAVAIL;
+}
+
+/* ---- buffer packing: sizes first, then copies ---- */
+
+struct packer {
+        char *p;
+        size_t left;
+};
+
+static char *pack_mem(struct packer *k, const char *s, size_t n) {
+        char *d = k->p;
+
+        memcpy(d, s, n);
+        d[n] = 0;
+        k->p += n + 1;
+        k->left -= n + 1;
+        return d;
+}
+
+static char *pack_str(struct packer *k, const char *s) {
+        return pack_mem(k, s, strlen(s));
+}
+
+static void name_split(const char *local, const char *default_domain, const char **ret_domain) {
+        const char *at = strchr(local, '@');
+
+        *ret_domain = at ? at + 1 : default_domain ? default_domain : "";
+}
+
+/* Length of the home template expanded for (local, domain); %u, %d and %% are the escapes. */
+static size_t home_len(const char *tpl, const char *local, const char *domain) {
+        size_t n = 0;
+
+        for (const char *t = tpl; *t; t++) {
+                if (t[0] == '%' && t[1] == 'u')
+                        n += strlen(local), t++;
+                else if (t[0] == '%' && t[1] == 'd')
+                        n += strlen(domain), t++;
+                else if (t[0] == '%' && t[1] == '%')
+                        n++, t++;
+                else
+                        n++;
+        }
+        return n;
+}
+
+static char *pack_home(struct packer *k, const char *tpl, const char *local, const char *domain) {
+        char *start = k->p, *d = k->p;
+
+        for (const char *t = tpl; *t; t++) {
+                if (t[0] == '%' && t[1] == 'u') {
+                        size_t n = strlen(local);
+                        memcpy(d, local, n), d += n, t++;
+                } else if (t[0] == '%' && t[1] == 'd') {
+                        size_t n = strlen(domain);
+                        memcpy(d, domain, n), d += n, t++;
+                } else if (t[0] == '%' && t[1] == '%')
+                        *d++ = '%', t++;
+                else
+                        *d++ = *t;
+        }
+        *d++ = 0;
+        k->left -= (size_t) (d - start);
+        k->p = d;
+        return start;
+}
+
+static int pack_passwd(const struct nssdb *db, const char *name, uint32_t uid, const char *gecos, struct passwd *pw,
+                       char *buf, size_t buflen) {
+        struct nssdb_settings s;
+        struct packer k = { buf, buflen };
+        const char *domain;
+        size_t need;
+
+        nssdb_settings_get(db, &s);
+        name_split(name, s.default_domain, &domain);
+        need = strlen(name) + 1 + 2 + strlen(gecos) + 1 + home_len(s.home, name, domain) + 1 + strlen(s.shell) + 1;
+        if (!buf || buflen < need)
+                return -ERANGE;
+
+        pw->pw_name = pack_str(&k, name);
+        pw->pw_passwd = pack_str(&k, "*");
+        pw->pw_uid = uid;
+        pw->pw_gid = uid;
+        pw->pw_gecos = pack_str(&k, gecos);
+        pw->pw_dir = pack_home(&k, s.home, name, domain);
+        pw->pw_shell = pack_str(&k, s.shell);
+        return 0;
+}
+
+static int pack_group(const struct nssdb *db, const struct nssdb_group_view *g, struct group *gr, char *buf,
+                      size_t buflen) {
+        size_t pad = (alignof(char *) - ((uintptr_t) buf & (alignof(char *) - 1))) & (alignof(char *) - 1);
+        size_t need = pad + ((size_t) g->n_members + 1) * sizeof(char *) + strlen(g->name) + 1 + 2;
+        struct packer k;
+        char **mem;
+
+        for (uint32_t i = 0; i < g->n_members; i++)
+                need += strlen(nssdb_group_member(db, g, i)) + 1;
+        if (!buf || buflen < need)
+                return -ERANGE;
+
+        mem = (char **) (void *) (buf + pad);
+        k.p = (char *) (mem + g->n_members + 1);
+        k.left = buflen - pad - ((size_t) g->n_members + 1) * sizeof(char *);
+        for (uint32_t i = 0; i < g->n_members; i++)
+                mem[i] = pack_str(&k, nssdb_group_member(db, g, i));
+        mem[g->n_members] = NULL;
+        gr->gr_name = pack_str(&k, g->name);
+        gr->gr_passwd = pack_str(&k, "*");
+        gr->gr_gid = g->gid;
+        gr->gr_mem = mem;
+        return 0;
+}
+
+/* ---- names ---- */
+
+static void ascii_lower(char *d, const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char) (s[i] + ('a' - 'A')) : s[i];
+        d[n] = 0;
+}
+
+struct name_parts {
+        char local[NSSDB_NAME_MAX + 1];          /* the local account name */
+        char idp[2 * NSSDB_NAME_MAX + 2];        /* lowercased IdP user name, input of uidmap */
+};
+
+/*
+ * How NAME maps to a cloudauth account: a bare name or a name of the
+ * default domain is the bare local name; a name of another allowed domain
+ * keeps its domain. -ESRCH when the name cannot be ours.
+ */
+static int name_resolve(const struct nssdb *db, const char *name, struct name_parts *ret) {
+        struct nssdb_settings s;
+        const char *at = strchr(name, '@');
+        size_t n = strlen(name);
+        char lower[NSSDB_NAME_MAX + 1];
+
+        nssdb_settings_get(db, &s);
+        ascii_lower(lower, name, n);
+        if (!at) {
+                if (!s.default_domain || n + 1 + strlen(s.default_domain) >= sizeof(ret->idp))
+                        return -ESRCH;
+                memcpy(ret->local, lower, n + 1);
+                memcpy(ret->idp, lower, n);
+                ret->idp[n] = '@';
+                strcpy(ret->idp + n + 1, s.default_domain);
+                return 0;
+        }
+        {
+                size_t local_len = (size_t) (at - name);
+                const char *domain = lower + local_len + 1;
+
+                if (local_len == 0 || !*domain || strchr(domain, '@'))
+                        return -ESRCH;
+                memcpy(ret->idp, lower, n + 1);
+                if (s.default_domain && strcmp(domain, s.default_domain) == 0) {
+                        memcpy(ret->local, lower, local_len);
+                        ret->local[local_len] = 0;
+                } else if (nssdb_domain_allowed(db, domain))
+                        memcpy(ret->local, lower, n + 1);
+                else
+                        return -ESRCH;
+                return 0;
+        }
+}
+
+/* A cached user by the name as given, else by the local name it maps to. */
+static int user_find(const struct nssdb *db, const char *name, struct name_parts *parts, bool *ret_mapped,
+                     struct nssdb_user_view *ret) {
+        *ret_mapped = false;
+        if (nssdb_user_by_name(db, name, ret) == 0)
+                return 0;
+        if (name_resolve(db, name, parts) < 0)
+                return -ESRCH;
+        *ret_mapped = true;
+        return nssdb_user_by_name(db, parts->local, ret);
+}
+
+/* ---- passwd ---- */
+
+NSS_PUBLIC enum nss_status _nss_cloudauth_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
+                                                     int *errnop);
+NSS_PUBLIC enum nss_status _nss_cloudauth_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen,
+                                                     int *errnop);
+NSS_PUBLIC enum nss_status _nss_cloudauth_setpwent(int stayopen);
+NSS_PUBLIC enum nss_status _nss_cloudauth_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop);
+NSS_PUBLIC enum nss_status _nss_cloudauth_endpwent(void);
+NSS_PUBLIC enum nss_status _nss_cloudauth_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen,
+                                                     int *errnop);
+NSS_PUBLIC enum nss_status _nss_cloudauth_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen,
+                                                     int *errnop);
+NSS_PUBLIC enum nss_status _nss_cloudauth_setgrent(int stayopen);
+NSS_PUBLIC enum nss_status _nss_cloudauth_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop);
+NSS_PUBLIC enum nss_status _nss_cloudauth_endgrent(void);
+NSS_PUBLIC enum nss_status _nss_cloudauth_initgroups_dyn(const char *user, gid_t group, long int *start,
+                                                         long int *size, gid_t **groupsp, long int limit,
+                                                         int *errnop);
+
+static int getpwnam_locked(const char *name, struct passwd *pw, char *buf, size_t buflen) {
+        const struct nssdb *db;
+        struct nssdb_user_view u;
+        struct nssdb_settings s;
+        struct name_parts parts;
+        bool mapped;
+        uint32_t uid;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0)
+                return r;
+        if (user_find(db, name, &parts, &mapped, &u) == 0)
+                return pack_passwd(db, u.name, u.uid, u.gecos, pw, buf, buflen);
+        if (!mapped)
+                return -ESRCH;
+
+        /* Not cached yet but of an allowed domain: synthesise, so sshd reaches PAM on a first login. */
+        nssdb_settings_get(db, &s);
+        uid = uidmap_user_uid(s.scope, parts.idp, s.uid_min, s.uid_max);
+        {
+                struct nssdb_group_view g;
+
+                if (nssdb_user_by_uid(db, uid, &u) == 0 || nssdb_group_by_gid(db, uid, &g) == 0)
+                        return -ESRCH;
+        }
+        return pack_passwd(db, parts.local, uid, "", pw, buf, buflen);
+}
+
+enum nss_status _nss_cloudauth_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
+                                          int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        if (!nssdb_name_valid(name))
+                return NSS_STATUS_NOTFOUND;
+        pthread_mutex_lock(&db_lock);
+        r = getpwnam_locked(name, pw, buf, buflen);
+        pthread_mutex_unlock(&db_lock);
+        st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
+
+static int getpwuid_locked(uid_t uid, struct passwd *pw, char *buf, size_t buflen) {
+        const struct nssdb *db;
+        struct nssdb_user_view u;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0)
+                return r;
+        if ((r = nssdb_user_by_uid(db, (uint32_t) uid, &u)) < 0)
+                return r;
+        return pack_passwd(db, u.name, u.uid, u.gecos, pw, buf, buflen);
+}
+
+enum nss_status _nss_cloudauth_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        if (uid == (uid_t) -1)
+                return NSS_STATUS_NOTFOUND;
+        pthread_mutex_lock(&db_lock);
+        r = getpwuid_locked(uid, pw, buf, buflen);
+        pthread_mutex_unlock(&db_lock);
+        st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
+
+enum nss_status _nss_cloudauth_setpwent(int stayopen) {
+        pthread_mutex_lock(&db_lock);
+        pw_cursor = 0;
+        pthread_mutex_unlock(&db_lock);
+        return NSS_STATUS_SUCCESS;
+}
+
+enum nss_status _nss_cloudauth_endpwent(void) {
+        return _nss_cloudauth_setpwent(0);
+}
+
+static int getpwent_locked(struct passwd *pw, char *buf, size_t buflen) {
+        const struct nssdb *db;
+        struct nssdb_user_view u;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0 || (r = nssdb_user_at(db, pw_cursor, &u)) < 0 ||
+            (r = pack_passwd(db, u.name, u.uid, u.gecos, pw, buf, buflen)) < 0)
+                return r;
+        /* Only a delivered entry advances: after ERANGE the caller retries the same one. */
+        pw_cursor++;
+        return 0;
+}
+
+enum nss_status _nss_cloudauth_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        pthread_mutex_lock(&db_lock);
+        r = getpwent_locked(pw, buf, buflen);
+        pthread_mutex_unlock(&db_lock);
+        st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
+
+/* ---- group ---- */
+
+static int getgrnam_locked(const char *name, struct group *gr, char *buf, size_t buflen) {
+        const struct nssdb *db;
+        struct nssdb_group_view g;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0 || (r = nssdb_group_by_name(db, name, &g)) < 0)
+                return r;
+        return pack_group(db, &g, gr, buf, buflen);
+}
+
+enum nss_status _nss_cloudauth_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen,
+                                          int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        if (!nssdb_name_valid(name))
+                return NSS_STATUS_NOTFOUND;
+        pthread_mutex_lock(&db_lock);
+        r = getgrnam_locked(name, gr, buf, buflen);
+        pthread_mutex_unlock(&db_lock);
+        st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
+
+static int getgrgid_locked(gid_t gid, struct group *gr, char *buf, size_t buflen) {
+        const struct nssdb *db;
+        struct nssdb_group_view g;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0 || (r = nssdb_group_by_gid(db, (uint32_t) gid, &g)) < 0)
+                return r;
+        return pack_group(db, &g, gr, buf, buflen);
+}
+
+enum nss_status _nss_cloudauth_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        if (gid == (gid_t) -1)
+                return NSS_STATUS_NOTFOUND;
+        pthread_mutex_lock(&db_lock);
+        r = getgrgid_locked(gid, gr, buf, buflen);
+        pthread_mutex_unlock(&db_lock);
+        st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
+
+enum nss_status _nss_cloudauth_setgrent(int stayopen) {
+        pthread_mutex_lock(&db_lock);
+        gr_cursor = 0;
+        pthread_mutex_unlock(&db_lock);
+        return NSS_STATUS_SUCCESS;
+}
+
+enum nss_status _nss_cloudauth_endgrent(void) {
+        return _nss_cloudauth_setgrent(0);
+}
+
+static int getgrent_locked(struct group *gr, char *buf, size_t buflen) {
+        const struct nssdb *db;
+        struct nssdb_group_view g;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0 || (r = nssdb_group_at(db, gr_cursor, &g)) < 0 ||
+            (r = pack_group(db, &g, gr, buf, buflen)) < 0)
+                return r;
+        gr_cursor++;
+        return 0;
+}
+
+enum nss_status _nss_cloudauth_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        pthread_mutex_lock(&db_lock);
+        r = getgrent_locked(gr, buf, buflen);
+        pthread_mutex_unlock(&db_lock);
+        st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
+
+/* ---- initgroups ---- */
+
+static bool gid_listed(const gid_t *v, long int n, gid_t gid) {
+        for (long int i = 0; i < n; i++)
+                if (v[i] == gid)
+                        return true;
+        return false;
+}
+
+/*
+ * glibc's contract: append to (*groupsp)[*start..], growing the array
+ * (realloc, *size updated) but never beyond limit when limit > 0; the
+ * primary group is passed as group and is already in the list.
+ */
+static int initgroups_locked(const char *user, gid_t group, long int *start, long int *size, gid_t **groupsp,
+                             long int limit) {
+        const struct nssdb *db;
+        struct nssdb_user_view u;
+        struct name_parts parts;
+        bool mapped;
+        int r;
+
+        if ((r = db_acquire(&db)) < 0 || (r = user_find(db, user, &parts, &mapped, &u)) < 0)
+                return r;
+        for (uint32_t i = 0; i < u.n_gids; i++) {
+                gid_t gid = u.gids[i];
+
+                if (gid == group || gid_listed(*groupsp, *start, gid))
+                        continue;
+                if (*start == *size) {
+                        long int nsize;
+                        gid_t *ng;
+
+                        if (limit > 0 && *size >= limit)
+                                break;
+                        nsize = *size > 0 ? 2 * *size : 16;
+                        if (limit > 0 && nsize > limit)
+                                nsize = limit;
+                        ng = realloc(*groupsp, (size_t) nsize * sizeof(gid_t));
+                        if (!ng)
+                                return -ENOMEM;
+                        *groupsp = ng;
+                        *size = nsize;
+                }
+                (*groupsp)[(*start)++] = gid;
+        }
+        return 0;
+}
+
+enum nss_status _nss_cloudauth_initgroups_dyn(const char *user, gid_t group, long int *start, long int *size,
+                                              gid_t **groupsp, long int limit, int *errnop) {
+        int saved = errno, r;
+        enum nss_status st;
+
+        if (!nssdb_name_valid(user) || !start || !size || !groupsp)
+                return NSS_STATUS_NOTFOUND;
+        pthread_mutex_lock(&db_lock);
+        r = initgroups_locked(user, group, start, size, groupsp, limit);
+        pthread_mutex_unlock(&db_lock);
+        if (r == -ENOMEM) {
+                *errnop = ENOMEM;
+                st = NSS_STATUS_TRYAGAIN;
+        } else
+                st = status_from(r, errnop);
+        errno = saved;
+        return st;
+}
