@@ -91,10 +91,14 @@ static int config_open(pam_handle_t *pamh, const struct module_args *args, const
         int r = config_load(args->config_path, log, ret);
 
         if (r < 0) {
-                /* config_load named file, line and key already. */
-                pam_syslog(pamh, LOG_ERR, "configuration %s is unusable, refusing every login: %s", args->config_path,
-                           strerror(-r));
-                return PAM_SERVICE_ERR;
+                /*
+                 * config_load named file, line and key already. AUTHINFO_UNAVAIL, not SERVICE_ERR:
+                 * stacks fall through to pam_unix on it, so a broken file never locks out local
+                 * accounts, while nobody gets in through us.
+                 */
+                pam_syslog(pamh, LOG_ERR, "configuration %s is unusable, refusing every cloudauth login: %s",
+                           args->config_path, strerror(-r));
+                return PAM_AUTHINFO_UNAVAIL;
         }
         return PAM_SUCCESS;
 }

@@ -36,6 +36,16 @@ pam_run login alice@example.com "authenticate acct_mgmt" "$pw"
 expect_refused "group-writable file"
 expect_syslog "$conf" "the file whose mode is wrong"
 
+# A broken file never locks out local accounts: the module answers
+# "authinfo unavailable" and the stack falls through to the next module.
+pam_service_stack fallthrough <<EOT
+auth [success=done authinfo_unavail=ignore user_unknown=ignore default=die] @MODULE@ config=@CONFIG@
+auth required /lib/x86_64-linux-gnu/security/pam_permit.so
+EOT
+pam_run fallthrough alice@example.com authenticate "$pw"
+expect_pam_ok
+expect_no_syslog 'result=success' "the fall-through is not a cloudauth success"
+
 # The same file with a sound mode works, so the refusals above were for the
 # reasons given.
 chmod 0644 "$conf"

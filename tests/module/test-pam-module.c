@@ -73,7 +73,7 @@ static void test_missing_config(void) {
 
         snprintf(args, sizeof(args), "config=%s/missing.conf", dir);
         service("missing", args);
-        CHECK_INT(run("missing", "alice", pam_authenticate), PAM_SERVICE_ERR);
+        CHECK_INT(run("missing", "alice", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
 }
 
 static void test_broken_config(void) {
@@ -82,7 +82,7 @@ static void test_broken_config(void) {
         write_file("broken.conf", 0644, "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\nfrobnicate = 1\n");
         snprintf(args, sizeof(args), "config=%s/broken.conf", dir);
         service("broken", args);
-        CHECK_INT(run("broken", "alice", pam_authenticate), PAM_SERVICE_ERR);
+        CHECK_INT(run("broken", "alice", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
 }
 
 static void test_unsafe_config(void) {
@@ -91,7 +91,7 @@ static void test_unsafe_config(void) {
         write_file("unsafe.conf", 0666, "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\n");
         snprintf(args, sizeof(args), "config=%s/unsafe.conf", dir);
         service("unsafe", args);
-        CHECK_INT(run("unsafe", "alice", pam_authenticate), PAM_SERVICE_ERR);
+        CHECK_INT(run("unsafe", "alice", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
 }
 
 static void test_acct_mgmt_not_ours(void) {
