@@ -1,0 +1,2 @@
+passwd last cloudauth
+group last cloudauth
