@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base64.h"
+#include "secret.h"
 
 /*
  * Inputs are tokens, JWK members, PKCE verifiers: all far below this. The cap
@@ -84,6 +85,8 @@ int base64url_decode(const char *in, size_t in_len, unsigned char **ret, size_t 
         return 0;
 
 invalid:
+        /* What was decoded so far may be part of a token or key. */
+        secret_wipe(out, (size_t) (o - out));
         free(out);
         return -EINVAL;
 }

@@ -379,6 +379,8 @@ static int jws_part_json(const char *in, size_t in_len, json_t **ret) {
         if (r < 0)
                 return -EBADMSG;
         j = jws_json_load((const char *) buf, n);
+        /* Token contents are not left behind in freed memory. */
+        secret_wipe(buf, n);
         if (!j)
                 return -EBADMSG;
         if (!json_is_object(j)) {
@@ -690,7 +692,7 @@ static enum jwt_error audience_check(json_t *aud, const struct jwt_policy *polic
         if (!found)
                 return JWT_BAD_AUDIENCE;
 
-        /* Anyone named beside us could replay this token to us as if it were theirs. */
+        /* Every audience named can present this token; each must be one we trust as much as ourselves. */
         json_array_foreach(aud, i, v) {
                 const char *s = json_string_value(v);
                 if (!streq(s, policy->client_id) && !strv_contains(policy->extra_audiences, s))
