@@ -12,11 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cloudauth-build.h"
 #include "config.h"
 #include "json-util.h"
 #include "login.h"
 #include "macro.h"
+#include "nssdb.h"
 #include "provider.h"
 #include "secret.h"
 
@@ -321,12 +323,199 @@ static int verb_login(const struct ctl_options *o, const char *user) {
         return r;
 }
 
+static void format_time(int64_t t, char *buf, size_t size) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (t <= 0 || !localtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+                snprintf(buf, size, "-");
+}
+
+static json_t *cache_groups_to_json(const struct cache_group *g, size_t n) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < n; i++)
+                json_array_append_new(a, json_pack("{s:s, s:I}", "name", g[i].name, "gid", (json_int_t) g[i].gid));
+        return a;
+}
+
+/* Only the identity fields: a record may one day carry secrets, which are never printed. */
+static json_t *cache_user_to_json(const struct cache_user *u) {
+        return json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
+                         "name", u->username, "idp_name", u->idp_username, "uid", (json_int_t) u->uid,
+                         "display_name", u->display_name, "email", u->email, "subject", u->subject_key,
+                         "idp_groups", strv_to_json(u->idp_groups), "app_roles", strv_to_json(u->app_roles),
+                         "roles", strv_to_json(u->roles), "groups", cache_groups_to_json(u->groups, u->n_groups),
+                         "unix_groups", cache_groups_to_json(u->unix_groups, u->n_unix_groups),
+                         "first_login", (json_int_t) u->first_login,
+                         "last_online_login", (json_int_t) u->last_online_login);
+}
+
+static void print_json_and_free(json_t *doc) {
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(doc);
+}
+
+static int verb_user_list(const struct ctl_options *o) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct cache_user **users = NULL;
+        size_t n = 0;
+        int r;
+
+        if (config_load(o->config_path, &log, &c) < 0)
+                return EXIT_FAILURE;
+        r = cache_user_list(c, &log, &users, &n);
+        if (r < 0) {
+                log_err(&log, "cannot list the cached users in %s: %s", c->state_dir, strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        if (o->json) {
+                json_t *a = json_array();
+
+                for (size_t i = 0; a && i < n; i++)
+                        json_array_append_new(a, cache_user_to_json(users[i]));
+                if (a)
+                        print_json_and_free(a);
+        } else {
+                printf("%-32s %10s  %-16s  %s\n", "NAME", "UID", "LAST LOGIN", "ROLES");
+                for (size_t i = 0; i < n; i++) {
+                        char when[32];
+
+                        format_time(users[i]->last_online_login, when, sizeof(when));
+                        printf("%-32s %10u  %-16s  ", users[i]->username, (unsigned) users[i]->uid, when);
+                        if (!users[i]->roles || !users[i]->roles[0])
+                                printf("-");
+                        for (char **role = users[i]->roles; role && *role; role++)
+                                printf("%s%s", role == users[i]->roles ? "" : ",", *role);
+                        printf("\n");
+                }
+                printf("\n%zu user%s cached.\n", n, n == 1 ? "" : "s");
+        }
+        cache_user_list_free(users, n);
+        return EXIT_SUCCESS;
+}
+
+static void print_groups(const char *label, const struct cache_group *g, size_t n) {
+        printf("%-14s ", label);
+        if (n == 0)
+                printf("-");
+        for (size_t i = 0; i < n; i++)
+                printf("%s%s(%u)", i == 0 ? "" : ", ", g[i].name, (unsigned) g[i].gid);
+        printf("\n");
+}
+
+static int verb_user_show(const struct ctl_options *o, const char *name) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        char first[32], last[32];
+        int r;
+
+        if (config_load(o->config_path, &log, &c) < 0)
+                return EXIT_FAILURE;
+        r = cache_user_load_by_name(c, &log, name, &u);
+        if (r == -ESRCH) {
+                fprintf(stderr, "cloudauthctl: %s is not in the cache\n", name);
+                return EXIT_FAILURE;
+        }
+        if (r < 0) {
+                log_err(&log, "cannot read the record of %s: %s", name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        if (o->json) {
+                print_json_and_free(cache_user_to_json(u));
+                return EXIT_SUCCESS;
+        }
+        format_time(u->first_login, first, sizeof(first));
+        format_time(u->last_online_login, last, sizeof(last));
+        printf("%-14s %s\n", "name", u->username);
+        printf("%-14s %s\n", "IdP name", u->idp_username);
+        printf("%-14s %u\n", "uid", (unsigned) u->uid);
+        printf("%-14s %s\n", "display name", strna(u->display_name));
+        printf("%-14s %s\n", "email", strna(u->email));
+        printf("%-14s %s\n", "subject", u->subject_key);
+        print_strv("IdP groups", u->idp_groups);
+        print_strv("app roles", u->app_roles);
+        print_strv("roles", u->roles);
+        print_groups("groups", u->groups, u->n_groups);
+        print_groups("local groups", u->unix_groups, u->n_unix_groups);
+        printf("%-14s %s\n", "first login", first);
+        printf("%-14s %s\n", "last login", last);
+        return EXIT_SUCCESS;
+}
+
+static int verb_user_forget(const struct ctl_options *o, const char *name) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        int r;
+
+        if (config_load(o->config_path, &log, &c) < 0)
+                return EXIT_FAILURE;
+        r = cache_user_forget(c, &log, name);
+        if (r == -ESRCH) {
+                fprintf(stderr, "cloudauthctl: %s is not in the cache; nothing to forget\n", name);
+                return EXIT_FAILURE;
+        }
+        if (r < 0) {
+                log_err(&log, "cannot forget %s: %s", name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        printf("Forgot %s. The next login creates the account again.\n", name);
+        return EXIT_SUCCESS;
+}
+
+static int verb_cache_rebuild(const struct ctl_options *o) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        size_t n_users, n_groups = 0;
+        struct nssdb *db;
+        int r;
+
+        if (config_load(o->config_path, &log, &c) < 0)
+                return EXIT_FAILURE;
+        r = cache_rebuild(c, &log);
+        if (r < 0) {
+                log_err(&log, "cannot rebuild the cache in %s: %s", c->state_dir, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        /* Count what readers see now, not what was meant to be written. */
+        if ((r = cache_nssdb_path(c, &path)) < 0 || (r = nssdb_open(path, &db, NULL)) < 0) {
+                log_err(&log, "%s: cannot open the rebuilt file: %s", strna(path), strerror(-r));
+                return EXIT_FAILURE;
+        }
+        n_users = nssdb_n_users(db);
+        for (size_t i = 0; i < nssdb_n_groups(db); i++) {
+                struct nssdb_group_view g;
+
+                if (nssdb_group_at(db, i, &g) >= 0 && !g.private_group)
+                        n_groups++;
+        }
+        nssdb_close(db);
+
+        if (o->json)
+                print_json_and_free(json_pack("{s:s, s:I, s:I}", "path", path, "users", (json_int_t) n_users,
+                                              "groups", (json_int_t) n_groups));
+        else
+                printf("%s: %zu user%s and %zu group%s written.\n", path, n_users, n_users == 1 ? "" : "s", n_groups,
+                       n_groups == 1 ? "" : "s");
+        return EXIT_SUCCESS;
+}
+
 static void help(void) {
         printf("cloudauthctl [OPTIONS] COMMAND\n\n"
                "Check the cloudauth configuration and try logins against the identity provider.\n\n"
                "Commands:\n"
                "  check                   Check configuration, discovery, keys, clock and file modes\n"
-               "  login --password USER   Log in with a password and show the claims and their mapping\n\n"
+               "  login --password USER   Log in with a password and show the claims and their mapping\n"
+               "  user list               List the cached users\n"
+               "  user show NAME          Show the cached record of one user\n"
+               "  user forget NAME        Remove a user from the cache\n"
+               "  cache rebuild           Rebuild nss.db from the user records\n\n"
                "Options:\n"
                "  -c --config=PATH        Configuration file (default %s)\n"
                "  -j --json               Print JSON\n"
@@ -399,6 +588,35 @@ int main(int argc, char *argv[]) {
                         return 2;
                 }
                 return verb_login(&o, argv[optind]);
+        }
+
+        if (streq(verb, "user")) {
+                const char *sub = optind < argc ? argv[optind++] : NULL;
+
+                if (sub && streq(sub, "list")) {
+                        if (optind != argc) {
+                                fprintf(stderr, "cloudauthctl: user list takes no arguments\n");
+                                return 2;
+                        }
+                        return verb_user_list(&o);
+                }
+                if (sub && (streq(sub, "show") || streq(sub, "forget"))) {
+                        if (optind + 1 != argc) {
+                                fprintf(stderr, "cloudauthctl: user %s needs exactly one user name\n", sub);
+                                return 2;
+                        }
+                        return streq(sub, "show") ? verb_user_show(&o, argv[optind]) : verb_user_forget(&o, argv[optind]);
+                }
+                fprintf(stderr, "cloudauthctl: user needs list, show NAME or forget NAME; see --help\n");
+                return 2;
+        }
+
+        if (streq(verb, "cache")) {
+                if (optind + 1 != argc || !streq(argv[optind], "rebuild")) {
+                        fprintf(stderr, "cloudauthctl: cache needs rebuild; see --help\n");
+                        return 2;
+                }
+                return verb_cache_rebuild(&o);
         }
 
         fprintf(stderr, "cloudauthctl: unknown command '%s'; see --help\n", verb);
