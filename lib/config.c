@@ -476,6 +476,28 @@ static int parse_bool(void *base, const struct key_def *k, const char *v, char *
         return 0;
 }
 
+static int parse_tristate(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
+        bool b;
+
+        if (strcasecmp(v, "auto") == 0) {
+                *FIELD(base, k, int) = -1;
+                return 0;
+        }
+        if (parse_bool_value(v, &b) < 0)
+                return errf(err, errlen, "must be yes, no or auto");
+        *FIELD(base, k, int) = b ? 1 : 0;
+        return 0;
+}
+
+/* Free text shown to people: printable, at most 64 bytes. */
+static int parse_display_text(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
+        if (!*v)
+                return errf(err, errlen, "must not be empty");
+        if (strlen(v) > 64)
+                return errf(err, errlen, "must be at most 64 bytes");
+        return set_strdup(FIELD(base, k, char *), v);
+}
+
 static int parse_domain(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
         _cleanup_free_ char *d = NULL;
         size_t n = strlen(v);
@@ -625,6 +647,8 @@ static const struct key_def provider_keys[] = {
         { "timeout", parse_uint, CFG(timeout), 1, 300 },
         { "leeway", parse_uint, CFG(leeway), 0, 3600 },
         { "qr", parse_bool, CFG(qr), 0, 0 },
+        { "pkce", parse_tristate, CFG(pkce), 0, 0 },
+        { "app_name", parse_display_text, CFG(app_name), 0, 0 },
         { NULL, NULL, 0, 0, 0 },
 };
 
@@ -997,7 +1021,8 @@ int config_new_defaults(struct cloudauth_config **ret) {
         c->shell = strdup("/bin/bash");
         c->state_dir = strdup(CLOUDAUTH_STATE_DIR);
         c->cache_dir = strdup(CLOUDAUTH_CACHE_DIR);
-        if (!c->scopes || !c->username_claim || !c->groups_claim || !c->home || !c->shell || !c->state_dir ||
+        c->app_name = strdup("cloudauth");
+        if (!c->app_name || !c->scopes || !c->username_claim || !c->groups_claim || !c->home || !c->shell || !c->state_dir ||
             !c->cache_dir)
                 return -ENOMEM;
         c->flows = LOGIN_FLOW_PASSWORD;
@@ -1005,6 +1030,7 @@ int config_new_defaults(struct cloudauth_config **ret) {
         c->timeout = 10;
         c->leeway = 300;
         c->qr = true;
+        c->pkce = -1;
         c->uid_min = DEFAULT_UID_MIN;
         c->uid_max = DEFAULT_UID_MAX;
         c->offline_enabled = true;
@@ -1020,6 +1046,7 @@ void config_free(struct cloudauth_config *c) {
         free(c->issuer);
         free(c->client_id);
         free(c->client_secret_file);
+        free(c->app_name);
         free(c->scopes);
         free(c->ca_file);
         strv_free(c->tenants);

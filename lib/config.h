@@ -43,6 +43,8 @@ struct cloudauth_config {
         unsigned timeout;    /* seconds for one whole HTTP request; default 10 */
         unsigned leeway;     /* seconds of clock skew accepted on exp/nbf/iat; default 300 */
         bool qr;             /* show a QR code in the device flow; default yes */
+        int pkce;            /* PKCE on the device request: 1 yes, 0 no, -1 auto (when advertised); default auto */
+        char *app_name;      /* shown with the device code, against phishing; default "cloudauth" */
 
         /* [identity] */
         char *username_claim; /* default preferred_username */

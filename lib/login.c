@@ -141,6 +141,33 @@ static int login_finish(struct provider *p, const char *expected_idp_name, const
         return 0;
 }
 
+int login_verify_tokens(struct provider *p, const char *typed_user, const char *id_token, const char *nonce,
+                        struct login_result *ret) {
+        _cleanup_free_ char *idp_name = NULL;
+        unsigned requests_before = p->n_requests;
+        int r;
+
+        if (typed_user) {
+                r = identity_login_to_idp_name(p->config, typed_user, &idp_name);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        ret->status = LOGIN_USER_UNKNOWN;
+                        ret->reason = "not a valid login name";
+                        return 0;
+                }
+        }
+        if (!id_token) {
+                ret->status = LOGIN_UNAVAILABLE;
+                ret->reason = "the provider sent no ID token";
+                return 0;
+        }
+
+        r = login_finish(p, idp_name, id_token, nonce, ret);
+        ret->n_requests += p->n_requests - requests_before;
+        return r;
+}
+
 int login_password(struct provider *p, const char *typed_user, const char *password, struct login_result *ret) {
         _cleanup_free_ char *idp_name = NULL;
         struct oauth_tokens tokens = {0};

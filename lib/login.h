@@ -51,6 +51,16 @@ void login_result_done(struct login_result *r);
 int login_password(struct provider *p, const char *typed_user, const char *password, struct login_result *ret);
 
 /*
+ * What every flow does once the provider issued tokens: verify the ID token
+ * (nonce when one was sent), build the identity, check it is the account
+ * typed_user names (NULL: any account, e.g. cloudauthctl login --browser),
+ * resolve roles and evaluate the access policy. Same contract as
+ * login_password; ret must have been zeroed by the caller.
+ */
+int login_verify_tokens(struct provider *p, const char *typed_user, const char *id_token, const char *nonce,
+                        struct login_result *ret);
+
+/*
  * The one syslog line per decision:
  * "user=NAME flow=FLOW result=RESULT reason=\"...\" [roles=a,b] [allowed=yes|no]".
  * NAME is the typed name, sanitised; never a secret.

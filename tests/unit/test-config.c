@@ -678,6 +678,31 @@ static void test_secret_file(void) {
         CHECK_STR(s, "untouched");
 }
 
+static void test_device_keys(void) {
+        struct cloudauth_config *c = NULL;
+
+        CHECK_INT(parse_with("", &c), 0);
+        if (c) {
+                CHECK_INT(c->pkce, -1);
+                CHECK_STR(c->app_name, "cloudauth");
+                config_free(c);
+        }
+        CHECK_INT(parse_with("pkce = yes\napp_name = Contoso Linux (prod)\n", &c), 0);
+        if (c) {
+                CHECK_INT(c->pkce, 1);
+                CHECK_STR(c->app_name, "Contoso Linux (prod)");
+                config_free(c);
+        }
+        CHECK_INT(parse_with("pkce = no\n", &c), 0);
+        if (c) {
+                CHECK_INT(c->pkce, 0);
+                config_free(c);
+        }
+        expect_error("pkce = maybe\n", "test.conf:4: key 'pkce' in [provider]: must be yes, no or auto");
+        expect_error("app_name = 0123456789012345678901234567890123456789012345678901234567890123456789\n",
+                     "key 'app_name' in [provider]: must be at most 64 bytes");
+}
+
 static void test_uid_pins(void) {
         struct cloudauth_config *c = NULL;
 
@@ -775,6 +800,7 @@ int main(void) {
         RUN(test_trusted_files);
         RUN(test_secret_file);
         RUN(test_uid_pins);
+        RUN(test_device_keys);
         RUN(test_no_crash_on_junk);
         RUN(test_shipped_examples);
 
