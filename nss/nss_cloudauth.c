@@ -36,7 +36,9 @@ static int bad_error;
 static size_t pw_cursor, gr_cursor;
 
 static bool same_file(const struct stat *a, const struct stat *b) {
+        /* Mode and owner too: a chmod or chown decides whether the file is trusted. */
         return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mode == b->st_mode && a->st_uid == b->st_uid &&
                a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
