@@ -1592,8 +1592,12 @@ static int name_to_local(const struct cloudauth_config *c, const char *name, cha
         return 0;
 }
 
-/* The record whose local name or IdP name is name. */
-static int user_find(const struct cloudauth_config *c, const struct logger *log, const char *name,
+/*
+ * The record whose local name or IdP name is name. nss.db answers which uid
+ * to read; the records are scanned only when it is unusable, or, for writers
+ * that must also find records nss.db lost (scan_on_miss), when it has no entry.
+ */
+static int user_find(const struct cloudauth_config *c, const struct logger *log, const char *name, bool scan_on_miss,
                      struct cache_user **ret) {
         _cleanup_free_ char *local = NULL, *db_path = NULL, *lower = NULL;
         struct cache_user **all = NULL, *u;
@@ -1614,19 +1618,20 @@ static int user_find(const struct cloudauth_config *c, const struct logger *log,
         if (r >= 0) {
                 r = nssdb_user_by_name(db, local, &v);
                 nssdb_close(db);
-                if (r < 0)
-                        return -ESRCH;
-                r = record_read(c, log, v.uid, &u);
-                if (r < 0)
-                        return r;
-                if (!streq(u->username, local) && !streq(u->idp_username, lower)) {
-                        cache_user_free(u);
-                        return -ESRCH;
+                if (r >= 0) {
+                        r = record_read(c, log, v.uid, &u);
+                        if (r >= 0 && !streq(u->username, local) && !streq(u->idp_username, lower)) {
+                                cache_user_free(u);
+                                r = -ESRCH;
+                        }
+                        if (r >= 0) {
+                                *ret = u;
+                                return 0;
+                        }
                 }
-                *ret = u;
-                return 0;
-        }
-        if (r == -ENOMEM)
+                if (r != -ESRCH || !scan_on_miss)
+                        return r == -ESRCH || r == -EINVAL ? -ESRCH : r;
+        } else if (r == -ENOMEM)
                 return r;
 
         /* No usable nss.db: the records are the truth. */
@@ -1647,7 +1652,7 @@ int cache_user_load_by_name(const struct cloudauth_config *c, const struct logge
                             struct cache_user **ret) {
         if (!name || !*name)
                 return -ESRCH;
-        return user_find(c, log, name, ret);
+        return user_find(c, log, name, false, ret);
 }
 
 int cache_user_list(const struct cloudauth_config *c, const struct logger *log, struct cache_user ***ret,
@@ -1673,7 +1678,7 @@ int cache_user_forget(const struct cloudauth_config *c, const struct logger *log
         lock = lock_take(c, log);
         if (lock < 0)
                 return lock;
-        if ((r = user_find(c, log, name, &u)) < 0)
+        if ((r = user_find(c, log, name, true, &u)) < 0)
                 return r;
         if ((r = path_record(c, u->uid, &record)) < 0 || (r = path_subject(c, u->subject_key, &subject)) < 0 ||
             asprintf(&users_dir, "%s/users", c->state_dir) < 0)
