@@ -119,16 +119,21 @@ static int read_trusted(const char *path, unsigned forbidden, size_t max, const 
                         size_t *ret_len) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
+        size_t n = 0, size;
+        struct stat st;
 
         fd = open_trusted_file(path, forbidden, max, log);
         if (fd < 0)
                 return fd;
-        buf = malloc(max + 1);
+        /* Sized by fstat (already capped at max); one byte more notices a file that grows meanwhile. */
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        size = (size_t) st.st_size;
+        buf = malloc(size + 2);
         if (!buf)
                 return -ENOMEM;
         for (;;) {
-                ssize_t k = read(fd, buf + n, max + 1 - n);
+                ssize_t k = read(fd, buf + n, size + 1 - n);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -137,8 +142,8 @@ static int read_trusted(const char *path, unsigned forbidden, size_t max, const 
                 if (k == 0)
                         break;
                 n += (size_t) k;
-                if (n > max)
-                        return log_error_errno(log, -EFBIG, "%s: grew past %zu bytes while being read", path, max);
+                if (n > size)
+                        return log_error_errno(log, -EBUSY, "%s: changed while being read", path);
         }
         buf[n] = 0;
         *ret = TAKE_PTR(buf);
