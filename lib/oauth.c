@@ -231,12 +231,54 @@ static int transport_result(int r) {
         return OAUTH_PROTOCOL_ERROR;
 }
 
+int oauth_ensure_metadata(struct provider *p, const char *what, enum oauth_result *ret_result) {
+        int r;
+
+        if (p->metadata)
+                return 0;
+        r = provider_load_metadata(p, false);
+        if (r >= 0)
+                return 0;
+        if (r == -ENOMEM)
+                return r;
+        log_err(p->log, "%s: discovery failed: %s", what, http_strerror(r));
+        *ret_result = transport_result(r);
+        return 1;
+}
+
+int oauth_post_client_form(struct provider *p, const char *what, const char *url, char **form,
+                           struct http_response *ret, enum oauth_result *ret_result) {
+        const struct cloudauth_config *c = p->config;
+        _cleanup_erase_ char *secret = NULL;
+        int r;
+
+        if (c->client_secret_file &&
+            (r = config_read_secret_file(c->client_secret_file, p->log, &secret)) < 0)
+                return log_error_errno(p->log, r, "cannot read client secret file %s", c->client_secret_file);
+
+        /* A confidential client authenticates with Basic; sending client_id too would be a second method. */
+        if (!secret && (r = http_form_append(form, "client_id", strempty(c->client_id))) < 0)
+                return r;
+
+        r = http_post_form(&p->http, url, *form, secret ? c->client_id : NULL, secret, ret);
+        p->n_requests++;
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                log_err(p->log, "%s: %s: %s", what, url, http_strerror(r));
+                *ret_result = transport_result(r);
+                return 1;
+        }
+        if (ret->date)
+                p->server_date = ret->date;
+        return 0;
+}
+
 int oauth_password_grant(struct provider *p, const char *username, const char *password,
                          struct oauth_tokens *ret, enum oauth_result *ret_result) {
         const struct cloudauth_config *c;
         struct http_response resp = {0};
         _cleanup_erase_ char *form = NULL;
-        _cleanup_erase_ char *secret = NULL;
         enum oauth_result result;
         int r;
 
@@ -244,38 +286,18 @@ int oauth_password_grant(struct provider *p, const char *username, const char *p
                 return -EINVAL;
         c = p->config;
 
-        if (!p->metadata && (r = provider_load_metadata(p, false)) < 0) {
-                if (r == -ENOMEM)
-                        return r;
-                log_err(p->log, "password grant: discovery failed: %s", http_strerror(r));
-                *ret_result = transport_result(r);
-                return 0;
-        }
-
-        if (c->client_secret_file &&
-            (r = config_read_secret_file(c->client_secret_file, p->log, &secret)) < 0)
-                return log_error_errno(p->log, r, "cannot read client secret file %s", c->client_secret_file);
+        if ((r = oauth_ensure_metadata(p, "password grant", ret_result)) != 0)
+                return r < 0 ? r : 0;
 
         if ((r = http_form_append(&form, "grant_type", "password")) < 0 ||
             (r = http_form_append(&form, "username", username)) < 0 ||
             (r = http_form_append(&form, "password", password)) < 0 ||
             (r = http_form_append(&form, "scope", c->scopes ? c->scopes : "openid")) < 0)
                 return r;
-        /* A confidential client authenticates with Basic; sending client_id too would be a second method. */
-        if (!secret && (r = http_form_append(&form, "client_id", strempty(c->client_id))) < 0)
-                return r;
 
-        r = http_post_form(&p->http, p->metadata->token_endpoint, form, secret ? c->client_id : NULL, secret, &resp);
-        p->n_requests++;
-        if (r < 0) {
-                if (r == -ENOMEM)
-                        return r;
-                log_err(p->log, "password grant: %s: %s", p->metadata->token_endpoint, http_strerror(r));
-                *ret_result = transport_result(r);
-                return 0;
-        }
-        if (resp.date)
-                p->server_date = resp.date;
+        if ((r = oauth_post_client_form(p, "password grant", p->metadata->token_endpoint, &form, &resp,
+                                        ret_result)) != 0)
+                return r < 0 ? r : 0;
 
         r = oauth_parse_token_response(resp.status, resp.body, resp.body_len, ret, &result, NULL);
         http_response_done(&resp);

@@ -63,3 +63,20 @@ int oauth_parse_token_response(long status, const char *body, size_t len, struct
  */
 int oauth_password_grant(struct provider *p, const char *username, const char *password,
                          struct oauth_tokens *ret, enum oauth_result *ret_result);
+
+/*
+ * For the grants built on this one (device flow): load discovery unless
+ * loaded. Returns 0 when p->metadata is usable, 1 with *ret_result set
+ * (OAUTH_UNREACHABLE, OAUTH_TLS_ERROR, OAUTH_PROTOCOL_ERROR) when discovery
+ * failed, negative errno on allocation failure.
+ */
+int oauth_ensure_metadata(struct provider *p, const char *what, enum oauth_result *ret_result);
+
+/*
+ * POST *form to url with the same client authentication as the password
+ * grant (appends client_id to *form for a public client). Returns 0 with
+ * *ret filled (any status), 1 with *ret_result set from a transport error,
+ * negative errno when the secret file cannot be read or on allocation failure.
+ */
+int oauth_post_client_form(struct provider *p, const char *what, const char *url, char **form,
+                           struct http_response *ret, enum oauth_result *ret_result);
