@@ -1415,6 +1415,18 @@ static int uid_choose(const struct cloudauth_config *c, const struct logger *log
         return 0;
 }
 
+int cache_uid_for(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                  uint32_t *ret_uid) {
+        _cleanup_free_ char *key = NULL;
+        uint32_t uid, previous;
+        int r;
+
+        if ((r = cache_subject_key(id, &key)) < 0 || (r = uid_choose(c, log, id, key, &uid, &previous)) < 0)
+                return r;
+        *ret_uid = uid;
+        return 0;
+}
+
 static int user_build(const struct identity *id, const char *subject_key, char *const *roles, uint32_t uid,
                       time_t now, struct cache_user **ret) {
         _cleanup_(cache_user_freep) struct cache_user *u = calloc(1, sizeof(*u));

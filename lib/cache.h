@@ -62,6 +62,10 @@ int cache_subject_key(const struct identity *id, char **ret);
 int cache_store_login(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
                       char *const *roles, time_t now, uint32_t *ret_uid, const char **ret_reason);
 
+/* The UID a login of id would get (pin, the subject's UID, or the hash); writes nothing, checks no collision. */
+int cache_uid_for(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                  uint32_t *ret_uid);
+
 /* -ESRCH when not cached; the name may be the local or the IdP name. */
 int cache_user_load_by_name(const struct cloudauth_config *c, const struct logger *log, const char *name,
                             struct cache_user **ret);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache.h"
 #include "json-util.h"
 #include "login.h"
 #include "macro.h"
@@ -214,6 +215,57 @@ out:
         return r == -ENOMEM ? r : 0;
 }
 
+int login_store(const struct cloudauth_config *c, const struct logger *log, struct login_result *r, time_t now) {
+        const char *reason = NULL;
+        uint32_t uid;
+        int k;
+
+        if (r->status != LOGIN_OK || !r->allowed)
+                return 0;
+
+        k = cache_store_login(c, log, r->identity, r->roles, now, &uid, &reason);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                r->allowed = false;
+                r->access_reason = k == -EEXIST ? (reason ? reason : "UID or name collision")
+                                                : "the identity store could not be written";
+                return 0;
+        }
+        r->uid = uid;
+        return 0;
+}
+
+int login_account_check_cached(const struct cloudauth_config *c, const struct logger *log, const char *user,
+                               bool *ret_allowed, const char **ret_reason, char **ret_local_user) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_strv_free_ char **roles = NULL;
+        char *empty[] = { NULL };
+        struct identity id = {0};
+        char *local;
+        int r;
+
+        r = cache_user_load_by_name(c, log, user, &u);
+        if (r < 0)
+                return r;
+
+        /* The groups as of the last online login; the policy as configured now. */
+        id.username = u->username;
+        id.idp_username = u->idp_username;
+        id.groups = u->idp_groups ? u->idp_groups : empty;
+        id.app_roles = u->app_roles ? u->app_roles : empty;
+        if ((r = roles_resolve(c, &id, &roles)) < 0)
+                return r;
+        if ((r = access_check(c, &id, roles, ret_allowed, ret_reason)) < 0)
+                return r;
+
+        local = strdup(u->username);
+        if (!local)
+                return -ENOMEM;
+        *ret_local_user = local;
+        return 0;
+}
+
 /* Names typed at a prompt may hold anything: keep the log line parseable. */
 static void sanitize_name(const char *in, char *out, size_t size) {
         size_t i = 0;
@@ -240,9 +292,9 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
 
         if (r->status == LOGIN_OK)
                 log_emit(log, LOG_NOTICE,
-                         "user=%s flow=%s result=success local_user=%s allowed=%s access=\"%s\" roles=%s requests=%u",
-                         user, flow, r->identity->username, r->allowed ? "yes" : "no", strempty(r->access_reason),
-                         n ? roles : "-", r->n_requests);
+                         "user=%s flow=%s result=success local_user=%s uid=%u allowed=%s access=\"%s\" roles=%s requests=%u",
+                         user, flow, r->identity->username, r->uid, r->allowed ? "yes" : "no",
+                         strempty(r->access_reason), n ? roles : "-", r->n_requests);
         else
                 log_emit(log, r->status == LOGIN_UNAVAILABLE || r->status == LOGIN_CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
                          "user=%s flow=%s result=%s reason=\"%s\" requests=%u", user, flow,

@@ -3,6 +3,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "access.h"
 #include "config.h"
@@ -35,6 +37,7 @@ struct login_result {
         bool allowed;              /* access policy verdict for identity */
         const char *access_reason;
         unsigned n_requests;       /* HTTP requests this login made */
+        uint32_t uid;              /* set by login_store */
 };
 
 void login_result_done(struct login_result *r);
@@ -59,6 +62,22 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
  */
 int login_verify_tokens(struct provider *p, const char *typed_user, const char *id_token, const char *nonce,
                         struct login_result *ret);
+
+/*
+ * After an allowed LOGIN_OK: write the user to the identity store (record
+ * and nss.db) so NSS knows them. A UID or name collision, or a store that
+ * cannot be written, turns the verdict into "not allowed" with the reason
+ * (the login itself was genuine; the account can't be used). Sets ret->uid.
+ */
+int login_store(const struct cloudauth_config *c, const struct logger *log, struct login_result *r, time_t now);
+
+/*
+ * acct_mgmt for a user this transaction did not authenticate (sshd with a
+ * key, su from root): the cached record, evaluated against the current
+ * access policy. -ESRCH when the user is not cached (not ours).
+ */
+int login_account_check_cached(const struct cloudauth_config *c, const struct logger *log, const char *user,
+                               bool *ret_allowed, const char **ret_reason, char **ret_local_user);
 
 /*
  * The one syslog line per decision:

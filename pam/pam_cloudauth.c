@@ -8,9 +8,11 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "cloudauth-build.h"
 #include "config.h"
@@ -37,6 +39,11 @@ struct login_verdict {
         bool allowed;
         const char *access_reason;
 };
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
 
 static void verdict_free(pam_handle_t *pamh, void *data, int error_status) {
         struct login_verdict *v = data;
@@ -146,14 +153,31 @@ static int password_get(pam_handle_t *pamh, const struct module_args *args, bool
         return PAM_SUCCESS;
 }
 
+/* In /etc/passwd itself, whatever its UID: read directly, since NSS would answer for our users too. */
+static bool user_in_etc_passwd(const char *user) {
+        _cleanup_(fclosep) FILE *f = fopen("/etc/passwd", "re");
+        struct passwd pw, *result;
+        char buf[4096];
+
+        if (!f)
+                return false;
+        while (fgetpwent_r(f, &pw, buf, sizeof(buf), &result) == 0)
+                if (streq(result->pw_name, user))
+                        return true;
+        return false;
+}
+
 /*
- * A local account (one outside uid_range) is never ours: its password must
- * not travel to the provider, and the stack should move on to pam_unix.
+ * A local account (in /etc/passwd, or any account outside uid_range) is
+ * never ours: its password must not travel to the provider, and the stack
+ * should move on to pam_unix.
  */
 static bool user_is_local_account(const struct cloudauth_config *c, const char *user) {
         char buf[4096];
         struct passwd pw, *result = NULL;
 
+        if (user_in_etc_passwd(user))
+                return true;
         if (getpwnam_r(user, &pw, buf, sizeof(buf), &result) != 0 || !result)
                 return false;
         return result->pw_uid < c->uid_min || result->pw_uid > c->uid_max;
@@ -232,6 +256,8 @@ static int login_attempt(const struct cloudauth_config *c, const struct logger *
                 return PAM_BUF_ERR;
         r = login_password(&p, user, password, ret_res);
         provider_done(&p);
+        if (r >= 0)
+                r = login_store(c, log, ret_res, time(NULL));
         if (r < 0) {
                 login_result_done(ret_res);
                 return PAM_BUF_ERR;
@@ -327,6 +353,48 @@ _public_ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char 
         return PAM_SUCCESS;
 }
 
+/* acct_mgmt for a user not authenticated in this transaction: the identity store decides. */
+static int account_from_cache(pam_handle_t *pamh, const struct module_args *args, const char *user) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_free_ char *local_user = NULL;
+        struct logger log = { .sink = pam_log_sink, .userdata = pamh, .debug = args->debug };
+        const char *reason = NULL;
+        bool allowed = false;
+        int r;
+
+        if (config_load(args->config_path, &log, &c) < 0) {
+                if (user_in_etc_passwd(user))
+                        return PAM_USER_UNKNOWN;
+                /* Fail closed for everyone else: they may be ours, and the policy is unknown. */
+                pam_syslog(pamh, LOG_ERR, "user=%s result=denied reason=\"configuration %s is unusable\"", user,
+                           args->config_path);
+                return PAM_PERM_DENIED;
+        }
+        if (user_is_local_account(c, user))
+                return PAM_USER_UNKNOWN;
+
+        r = login_account_check_cached(c, &log, user, &allowed, &reason, &local_user);
+        if (r == -ESRCH || r == -EINVAL) {
+                if (args->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"not a cloudauth user\"", user);
+                return PAM_USER_UNKNOWN;
+        }
+        if (r < 0) {
+                pam_syslog(pamh, LOG_ERR, "user=%s result=denied reason=\"the identity store is unreadable: %s\"", user,
+                           strerror(-r));
+                return PAM_PERM_DENIED;
+        }
+        if (!allowed) {
+                pam_syslog(pamh, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\" source=cache", user,
+                           local_user, strempty(reason));
+                (void) pam_error(pamh, "Access denied: %s is not allowed to log in to this host.", local_user);
+                return PAM_PERM_DENIED;
+        }
+        pam_syslog(pamh, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\" source=cache", user, local_user,
+                   strempty(reason));
+        return PAM_SUCCESS;
+}
+
 _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         const struct login_verdict *v = NULL;
         struct module_args args;
@@ -342,12 +410,8 @@ _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const cha
                 return PAM_USER_UNKNOWN;
 
         r = pam_get_data(pamh, DATA_LOGIN, (const void **) &v);
-        if (r != PAM_SUCCESS || !v || !streq(v->user, user)) {
-                /* Not authenticated by us in this transaction: let pam_unix and friends decide. */
-                if (args.debug)
-                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"not a cloudauth user\"", user);
-                return PAM_USER_UNKNOWN;
-        }
+        if (r != PAM_SUCCESS || !v || !streq(v->user, user))
+                return account_from_cache(pamh, &args, user);
 
         if (!v->allowed) {
                 pam_syslog(pamh, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\"", user, v->local_user,

@@ -14,6 +14,7 @@
 
 #include "cache.h"
 #include "cloudauth-build.h"
+#include "cache.h"
 #include "config.h"
 #include "json-util.h"
 #include "login.h"
@@ -257,6 +258,7 @@ static int print_login(const struct ctl_options *o, const char *user, const stru
                 json_object_set_new(doc, "requests", json_integer(res->n_requests));
                 if (res->status == LOGIN_OK) {
                         json_object_set_new(doc, "local_user", json_string(res->identity->username));
+                        json_object_set_new(doc, "uid", json_integer(res->uid));
                         json_object_set_new(doc, "idp_user", json_string(res->identity->idp_username));
                         json_object_set_new(doc, "groups", strv_to_json(res->identity->groups));
                         json_object_set_new(doc, "app_roles", strv_to_json(res->identity->app_roles));
@@ -280,6 +282,7 @@ static int print_login(const struct ctl_options *o, const char *user, const stru
         json_dumpf(res->claims, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("\n\n");
         printf("%-14s %s\n", "local user", res->identity->username);
+        printf("%-14s %u (primary group %u, a private group)\n", "uid", res->uid, res->uid);
         printf("%-14s %s\n", "IdP user", res->identity->idp_username);
         print_strv("groups", res->identity->groups);
         print_strv("app roles", res->identity->app_roles);
@@ -312,6 +315,9 @@ static int verb_login(const struct ctl_options *o, const char *user) {
                 return EXIT_FAILURE;
         r = login_password(&p, user, password, &res);
         provider_done(&p);
+        /* What a login would give; cloudauthctl login writes nothing to the identity store. */
+        if (r >= 0 && res.status == LOGIN_OK && cache_uid_for(c, &log, res.identity, &res.uid) < 0)
+                res.uid = 0;
         if (r < 0) {
                 log_err(&log, "login failed: %s", strerror(-r));
                 return EXIT_FAILURE;
