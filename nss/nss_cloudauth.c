@@ -97,6 +97,13 @@ static int db_acquire(const struct nssdb **ret) {
         return 0;
 }
 
+/* On dlclose() and at exit: give back the mapping and its small descriptor. */
+__attribute__((destructor)) static void db_unload(void) {
+        pthread_mutex_lock(&db_lock);
+        db_drop();
+        pthread_mutex_unlock(&db_lock);
+}
+
 static enum nss_status status_from(int r, int *errnop) {
         if (r >= 0)
                 return NSS_STATUS_SUCCESS;

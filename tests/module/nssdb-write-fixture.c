@@ -44,11 +44,20 @@ static char *field(char **p) {
         return s;
 }
 
+/* A setting given twice keeps the last value. */
+static char *set_owned(char **slot, const char *v) {
+        free(*slot);
+        *slot = strdup(v);
+        return *slot;
+}
+
 int main(int argc, char **argv) {
         static struct nssdb_user_in users[MAX_ITEMS];
         static struct nssdb_group_in groups[MAX_ITEMS];
         static char *domains[MAX_ITEMS + 1];
+        char *owned[4] = { NULL, NULL, NULL, NULL }; /* scope, default_domain, home, shell */
         struct nssdb_settings s = { .uid_min = 200000, .uid_max = 2000199999, .home = "/home/%u", .shell = "/bin/bash" };
+
         size_t n_users = 0, n_groups = 0, n_domains = 0;
         char line[4096];
         unsigned lineno = 0;
@@ -100,15 +109,15 @@ int main(int argc, char **argv) {
                         goto bad;
                 *eq++ = 0;
                 if (strcmp(line, "scope") == 0)
-                        s.scope = strdup(eq);
+                        s.scope = set_owned(&owned[0], eq);
                 else if (strcmp(line, "default_domain") == 0)
-                        s.default_domain = strdup(eq);
+                        s.default_domain = set_owned(&owned[1], eq);
                 else if (strcmp(line, "domain") == 0 && n_domains < MAX_ITEMS)
                         domains[n_domains++] = strdup(eq);
                 else if (strcmp(line, "home") == 0)
-                        s.home = strdup(eq);
+                        s.home = set_owned(&owned[2], eq);
                 else if (strcmp(line, "shell") == 0)
-                        s.shell = strdup(eq);
+                        s.shell = set_owned(&owned[3], eq);
                 else if (strcmp(line, "uid_range") == 0) {
                         char *dash = strchr(eq, '-');
 
@@ -126,6 +135,17 @@ int main(int argc, char **argv) {
         }
         s.domains = n_domains ? domains : NULL;
         r = nssdb_write(argv[1], &s, users, n_users, groups, n_groups);
+        for (size_t i = 0; i < n_users; i++) {
+                free((char *) users[i].name);
+                free((char *) users[i].gecos);
+                free((uint32_t *) users[i].gids);
+        }
+        for (size_t i = 0; i < n_groups; i++)
+                free((char *) groups[i].name);
+        for (size_t i = 0; i < n_domains; i++)
+                free(domains[i]);
+        for (size_t i = 0; i < 4; i++)
+                free(owned[i]);
         if (r < 0) {
                 fprintf(stderr, "%s: %s\n", argv[1], strerror(-r));
                 return 1;

@@ -11,6 +11,13 @@ for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/lib/"$(uname -m)"-li
 done
 [ -n "$wrapper" ] || { echo "libnss_wrapper.so not found"; exit 77; }
 
+# A sanitizer build of the module needs its runtime loaded before anything
+# else in the uninstrumented getent and id; their own leaks are not ours.
+sanitizers="$(ldd "$module" | awk '/libasan|libubsan/ { printf "%s ", $3 }')"
+if [ -n "$sanitizers" ]; then
+        export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+fi
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -36,7 +43,7 @@ group:everyone:300002
 DB
 
 run() {
-        env LD_PRELOAD="$wrapper" NSS_WRAPPER_PASSWD="$tmp/passwd" NSS_WRAPPER_GROUP="$tmp/group" \
+        env LD_PRELOAD="$sanitizers$wrapper" NSS_WRAPPER_PASSWD="$tmp/passwd" NSS_WRAPPER_GROUP="$tmp/group" \
                 NSS_WRAPPER_MODULE_SO_PATH="$module" NSS_WRAPPER_MODULE_FN_PREFIX=cloudauth \
                 CLOUDAUTH_NSS_DB="$tmp/nss.db" "$@"
 }
@@ -94,8 +101,9 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         printf 'passwd: files cloudauth\ngroup: files cloudauth\nshadow: files\n' >"$tmp/nsswitch.conf"
         got="$(unshare -m --propagation private sh -c '
                 mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf &&
-                LD_LIBRARY_PATH="$2" CLOUDAUTH_NSS_DB="$1/nss.db" id -G alice &&
-                LD_LIBRARY_PATH="$2" CLOUDAUTH_NSS_DB="$1/nss.db" getent passwd alice' sh "$tmp" "$(dirname "$module")" 2>&1)" || true
+                export LD_LIBRARY_PATH="$2" CLOUDAUTH_NSS_DB="$1/nss.db"
+                [ -n "$3" ] && export LD_PRELOAD="$3"
+                id -G alice && getent passwd alice' sh "$tmp" "$(dirname "$module")" "$sanitizers" 2>&1)" || true
         want="200001 27 300001
 alice:*:200001:200001:Alice Liddell:/home/alice:/bin/bash"
         if [ "$got" != "$want" ]; then
