@@ -14,6 +14,10 @@ done
 # A sanitizer build of the module needs its runtime loaded before anything
 # else in the uninstrumented getent and id; their own leaks are not ours.
 sanitizers="$(ldd "$module" | awk '/libasan|libubsan/ { printf "%s ", $3 }')"
+if [ -z "$sanitizers" ] && nm -D --undefined-only "$module" 2>/dev/null | grep -q ' __asan_init'; then
+        echo "module built by clang with a static sanitizer runtime: only instrumented programs can load it"
+        exit 77
+fi
 if [ -n "$sanitizers" ]; then
         export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 fi
@@ -49,6 +53,16 @@ run() {
 }
 
 failed=0
+
+# Loaded into every process that resolves a user: libc only (plus a sanitizer runtime in such builds).
+needed="$(readelf -d "$module" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -vE '^lib(asan|ubsan)\.so' | tr '\n' ' ')"
+if [ "$needed" != "libc.so.6 " ]; then
+        echo "FAIL: $module needs: $needed"
+        failed=$((failed + 1))
+else
+        echo "ok   needs only libc.so.6"
+fi
+
 expect() {
         local want="$1"; shift
         local got
