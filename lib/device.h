@@ -16,6 +16,7 @@
 #define DEVICE_EXPIRES_MIN 30
 #define DEVICE_EXPIRES_MAX 1800
 #define DEVICE_SLOW_DOWN_STEP 5
+#define DEVICE_TRANSPORT_RETRIES 2
 
 struct device_authorization {
         char *device_code;               /* never logged or shown */
@@ -51,6 +52,14 @@ int device_start(struct provider *p, const struct pkce *pkce, struct device_auth
 bool device_wants_pkce(const struct provider *p);
 
 /*
+ * A token endpoint answer to a device code poll: oauth_parse_token_response,
+ * except that invalid_grant means a bad or used device code here, never a
+ * wrong password (OAUTH_REJECTED).
+ */
+int device_parse_poll_response(long status, const char *body, size_t len, struct oauth_tokens *ret,
+                               enum oauth_result *ret_result);
+
+/*
  * One token request with the device code. *ret_result: OAUTH_OK (tokens in
  * *ret), OAUTH_AUTHORIZATION_PENDING, OAUTH_SLOW_DOWN, or a final error.
  */
@@ -61,6 +70,9 @@ struct device_wait {
         /* Sleep ms milliseconds; return < 0 to stop waiting (cancelled). NULL: nanosleep. */
         int (*sleep_ms)(void *userdata, unsigned ms);
         void *userdata;
+        /* One token request; NULL: device_poll. Tests script the provider's answers through it. */
+        int (*poll)(void *userdata, struct provider *p, const struct device_authorization *a,
+                    const struct pkce *pkce, struct oauth_tokens *ret, enum oauth_result *ret_result);
 };
 
 /*
@@ -69,6 +81,10 @@ struct device_wait {
  * and every later interval. Never polls faster than the interval, never past
  * expires_at. *ret_polls counts token requests made.
  * Returns -ECANCELED when w->sleep_ms asked to stop.
+ * OAUTH_UNREACHABLE (connection refused, timeout, 5xx) is retried at most
+ * DEVICE_TRANSPORT_RETRIES times, after 2 and then 4 intervals (RFC 8628 3.5
+ * allows backing off on connection timeouts), and only when the retry still
+ * falls before expires_at; then OAUTH_UNREACHABLE is final.
  */
 int device_wait_for_tokens(struct provider *p, const struct device_authorization *a, const struct pkce *pkce,
                            const struct device_wait *w, struct oauth_tokens *ret, enum oauth_result *ret_result,
