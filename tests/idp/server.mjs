@@ -336,6 +336,15 @@ async function testAdmin(ctx, next) {
     control.failStatus = status;
     control.failCount = count;
     ctx.body = { status, count };
+  } else if (ctx.path === '/__test/user') {
+    // Membership changes at the provider, as an administrator makes them:
+    // the next token of that user carries the new groups and roles.
+    const user = users.byName.get(String(ctx.query.email ?? '').toLowerCase());
+    if (!user) ctx.throw(404, 'no such user');
+    const list = (v) => [v].flat().join(',').split(',').map((s) => s.trim()).filter((s) => s);
+    if (ctx.query.groups !== undefined) user.groups = list(ctx.query.groups);
+    if (ctx.query.roles !== undefined) user.roles = list(ctx.query.roles);
+    ctx.body = { email: user.email, groups: user.groups ?? [], roles: user.roles ?? [] };
   } else if (ctx.path === '/__test/reset') {
     control.tokenDelayMs = 0;
     control.failCount = 0;

@@ -334,3 +334,132 @@ expect_no_syslog() { # REGEX description
                 fail "a syslog line matches /$1/ ($2): $(syslog_grep -E -- "$1" | head -n1)"
         fi
 }
+
+# ---- identity store and NSS ------------------------------------------------
+
+# The UID (or an IdP group's GID) as cloudauth.conf(5) "USER AND GROUP IDS"
+# defines it, computed here independently of the code under test.
+id_hash() { # uid|gid NAME [SCOPE [MIN MAX]]
+        local kind=$1 name=$2 scope=${3-$ISSUER} min=${4:-200000} max=${5:-2000199999} hex
+        hex=$(printf 'cloudauth-%s-v1\n%s\n%s' "$kind" "$scope" "$name" | sha256sum | cut -c1-16)
+        python3 -c 'import sys; lo, hi = int(sys.argv[2]), int(sys.argv[3]); print(lo + int(sys.argv[1], 16) % (hi - lo + 1))' \
+                "$hex" "$min" "$max"
+}
+
+uid_of() { # NAME [SCOPE]
+        id_hash uid "$@"
+}
+
+gid_of() { # GROUP [SCOPE]
+        id_hash gid "$@"
+}
+
+# This test's own /etc/passwd and /etc/group (root, the local groups adm and
+# sudo with Debian's gids, and any extra passwd lines given), bound over the
+# machine's inside the private namespace: the module reads them directly, and
+# nss_wrapper serves them as the "files" part. Rewritten in place on later
+# calls, so the bind mounts keep showing the current content.
+LOCAL_FILES_MOUNTED=""
+local_accounts() { # [extra passwd lines...]
+        {
+                echo "root:x:0:0:root:/root:/bin/bash"
+                local line
+                for line; do
+                        printf '%s\n' "$line"
+                done
+        } >"$T/passwd"
+        printf '%s\n' "root:x:0:" "adm:x:4:" "sudo:x:27:" "users:x:100:" >"$T/group"
+        chmod 0644 "$T/passwd" "$T/group"
+        if [[ -z "$LOCAL_FILES_MOUNTED" ]]; then
+                mount --bind "$T/passwd" /etc/passwd || fail "cannot bind $T/passwd over /etc/passwd"
+                mount --bind "$T/group" /etc/group || fail "cannot bind $T/group over /etc/group"
+                LOCAL_FILES_MOUNTED=1
+        fi
+}
+
+require_nss_module() {
+        [[ -n "${CLOUDAUTH_NSS_MODULE:-}" ]] || skip "CLOUDAUTH_NSS_MODULE is not set"
+        [[ -f "$CLOUDAUTH_NSS_MODULE" ]] || skip "$CLOUDAUTH_NSS_MODULE is not built"
+        _libnss_wrapper >/dev/null || skip "libnss_wrapper.so is not installed"
+        [[ -f "$T/passwd" ]] || local_accounts
+}
+
+_libnss_wrapper() {
+        local f
+        for f in /usr/lib/x86_64-linux-gnu/libnss_wrapper.so /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so \
+                /usr/lib64/libnss_wrapper.so; do
+                [[ -e "$f" ]] && {
+                        echo "$f"
+                        return 0
+                }
+        done
+        return 1
+}
+
+# A command with the module behind nss_wrapper: passwd and group answered by
+# $T/passwd, $T/group, then the module reading $T/state/nss.db (or NSS_DB).
+nss_run() { # COMMAND...
+        env LD_PRELOAD="$(_libnss_wrapper)" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+                NSS_WRAPPER_MODULE_SO_PATH="$CLOUDAUTH_NSS_MODULE" NSS_WRAPPER_MODULE_FN_PREFIX=cloudauth \
+                CLOUDAUTH_NSS_DB="${NSS_DB:-$T/state/nss.db}" "$@"
+}
+
+# A command with glibc itself loading the module from an nsswitch.conf that
+# names it, in a nested namespace: nss_wrapper answers getgrouplist() from
+# group member lists only, while glibc calls initgroups_dyn, which is how
+# local role groups (sudo, adm) reach a process.
+nss_glibc_run() { # COMMAND...
+        printf '%s\n' "passwd: files cloudauth" "group: files cloudauth" "shadow: files" >"$T/nsswitch.conf"
+        unshare --mount --propagation private env LD_LIBRARY_PATH="$(dirname "$CLOUDAUTH_NSS_MODULE")" \
+                CLOUDAUTH_NSS_DB="${NSS_DB:-$T/state/nss.db}" \
+                sh -c 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"' "$T/nsswitch.conf" "$@"
+}
+
+# getent through nss_wrapper; sets GETENT_OUT and GETENT_RC (2: not found).
+getent_run() { # DATABASE [KEY...]
+        set +e
+        GETENT_OUT=$(nss_run getent "$@" 2>&1)
+        GETENT_RC=$?
+        set -e
+}
+
+expect_getent() { # EXPECTED-OUTPUT DATABASE KEY
+        local want=$1
+        shift
+        getent_run "$@"
+        [[ "$GETENT_RC" -eq 0 && "$GETENT_OUT" == "$want" ]] ||
+                fail "getent $*: exit $GETENT_RC, got '$GETENT_OUT', expected '$want'"
+}
+
+expect_getent_absent() { # DATABASE KEY
+        getent_run "$@"
+        [[ "$GETENT_RC" -eq 2 && -z "$GETENT_OUT" ]] ||
+                fail "getent $*: expected nothing (exit 2), got exit $GETENT_RC: '$GETENT_OUT'"
+}
+
+# The cloudauth users getent enumerates (every passwd entry past root).
+cached_users() {
+        nss_run getent passwd | awk -F: '$1 != "root"' || true
+}
+
+ctl() {
+        [[ -x "${CLOUDAUTH_CTL:-}" ]] || skip "cloudauthctl is not built"
+        "$CLOUDAUTH_CTL" --config "$T/cloudauth.conf" "$@"
+}
+
+# A users file for the provider: the standard users plus N generated ones
+# (user1@example.com .. userN@example.com, password pw-userK, group
+# linux-users).
+idp_users_file() { # OUTPUT N
+        python3 - "$IDP_USERS" "$1" "$2" <<'PY'
+import json, sys, uuid
+data = json.load(open(sys.argv[1]))
+for k in range(1, int(sys.argv[3]) + 1):
+    data["users"].append({
+        "email": f"user{k}@example.com", "password": f"pw-user{k}", "name": f"User {k}",
+        "groups": ["linux-users"], "roles": [],
+        "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudauth-test-user-{k}")),
+    })
+json.dump(data, open(sys.argv[2], "w"), indent=2)
+PY
+}
