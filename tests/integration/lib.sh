@@ -20,6 +20,7 @@ PAM_RC=""
 PAM_ELAPSED_MS=""
 SYSLOG_MARK=0
 REQUESTS_MARK=0
+EXTRA_IDPS=()
 
 now_ms() {
         local t=$EPOCHREALTIME
@@ -81,6 +82,10 @@ _cleanup() {
         if [[ -n "$T" && -f "$T/idp/pid" ]]; then
                 "$IDP_SH" stop "$T/idp" >/dev/null 2>&1
         fi
+        local extra
+        for extra in "${EXTRA_IDPS[@]}"; do
+                "$IDP_SH" stop "$extra" >/dev/null 2>&1
+        done
         if [[ -n "$SYSLOG_PID" ]]; then
                 kill "$SYSLOG_PID" 2>/dev/null
                 wait "$SYSLOG_PID" 2>/dev/null
@@ -462,4 +467,13 @@ for k in range(1, int(sys.argv[3]) + 1):
     })
 json.dump(data, open(sys.argv[2], "w"), indent=2)
 PY
+}
+
+# A second provider (another issuer, the same users) in DIR; stopped at exit.
+# Prints nothing; DIR/env holds its ISSUER and CA_FILE.
+idp_start_extra() { # DIR [server.mjs args]
+        local dir=$1
+        shift
+        EXTRA_IDPS+=("$dir")
+        "$IDP_SH" start "$dir" "$@" || fail "a second test identity provider did not start"
 }
