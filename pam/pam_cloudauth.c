@@ -18,6 +18,7 @@
 #include "config.h"
 #include "login.h"
 #include "macro.h"
+#include "pam_device.h"
 #include "provider.h"
 #include "secret.h"
 
@@ -114,8 +115,8 @@ static int config_open(pam_handle_t *pamh, const struct module_args *args, const
  * The password: from an earlier module when asked to (*ret_from_stack says
  * so), else from the conversation. With force, always ask.
  */
-static int password_get(pam_handle_t *pamh, const struct module_args *args, bool force, char **ret,
-                        bool *ret_from_stack) {
+static int password_get(pam_handle_t *pamh, const struct module_args *args, bool force, bool offer_device,
+                        char **ret, bool *ret_from_stack) {
         const void *item = NULL;
         char *answer = NULL;
         int r;
@@ -133,7 +134,8 @@ static int password_get(pam_handle_t *pamh, const struct module_args *args, bool
                 }
         }
 
-        r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "Password: ");
+        r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s",
+                       offer_device ? "Password (or press Enter to sign in with a code): " : "Password: ");
         if (r != PAM_SUCCESS) {
                 pam_syslog(pamh, LOG_ERR, "conversation failed: %s", pam_strerror(pamh, r));
                 return PAM_CONV_ERR;
@@ -141,8 +143,8 @@ static int password_get(pam_handle_t *pamh, const struct module_args *args, bool
         if (!answer)
                 return PAM_CONV_ERR;
 
-        /* Later modules in the stack (try_first_pass) may use it. */
-        r = pam_set_item(pamh, PAM_AUTHTOK, answer);
+        /* Later modules in the stack (try_first_pass) may use it; an empty answer is no password. */
+        r = *answer ? pam_set_item(pamh, PAM_AUTHTOK, answer) : PAM_SUCCESS;
         if (r != PAM_SUCCESS) {
                 erase_and_free(answer);
                 return r;
@@ -256,26 +258,59 @@ static int login_attempt(const struct cloudauth_config *c, const struct logger *
                 return PAM_BUF_ERR;
         r = login_password(&p, user, password, ret_res);
         provider_done(&p);
-        if (r >= 0)
-                r = login_store(c, log, ret_res, time(NULL));
         if (r < 0) {
                 login_result_done(ret_res);
                 return PAM_BUF_ERR;
         }
-        login_result_log(log, user, "password", ret_res);
         return PAM_SUCCESS;
 }
 
+/* Every flow ends here: store, log the decision, tell the person, keep the verdict for acct_mgmt. */
+static int login_conclude(pam_handle_t *pamh, const struct cloudauth_config *c, const struct logger *log,
+                          const char *user, const char *flow, struct login_result *res) {
+        int r;
+
+        if (login_store(c, log, res, time(NULL)) < 0) {
+                login_result_done(res);
+                return PAM_BUF_ERR;
+        }
+        login_result_log(log, user, flow, res);
+        if (res->status != LOGIN_OK)
+                tell_user(pamh, res);
+
+        r = pam_code_from_login(res);
+        if (r == PAM_SUCCESS)
+                r = verdict_store(pamh, user, res);
+        login_result_done(res);
+        return r;
+}
+
+static int authenticate_device(pam_handle_t *pamh, const struct logger *log, const struct cloudauth_config *c,
+                               const char *user) {
+        struct login_result res = {0};
+        int r;
+
+        r = pam_device_login(pamh, c, log, user, &res);
+        if (r != PAM_SUCCESS) {
+                login_result_done(&res);
+                return r;
+        }
+        return login_conclude(pamh, c, log, user, "device", &res);
+}
+
+/* With password set, that password; else ask (flow=auto: an empty answer means the device flow). */
 static int authenticate_password(pam_handle_t *pamh, const struct module_args *args, const struct logger *log,
-                                 const struct cloudauth_config *c, const char *user) {
+                                 const struct cloudauth_config *c, const char *user, bool offer_device) {
         _cleanup_erase_ char *password = NULL;
         struct login_result res = {0};
         bool from_stack = false;
         int r;
 
-        r = password_get(pamh, args, false, &password, &from_stack);
+        r = password_get(pamh, args, false, offer_device, &password, &from_stack);
         if (r != PAM_SUCCESS)
                 return r;
+        if (offer_device && !from_stack && !*password)
+                return authenticate_device(pamh, log, c, user);
 
         r = login_attempt(c, log, user, password, &res);
         if (r != PAM_SUCCESS)
@@ -286,23 +321,38 @@ static int authenticate_password(pam_handle_t *pamh, const struct module_args *a
             res.oauth == OAUTH_WRONG_PASSWORD) {
                 login_result_done(&res);
                 erase_and_free(TAKE_PTR(password));
-                r = password_get(pamh, args, true, &password, &from_stack);
+                r = password_get(pamh, args, true, offer_device, &password, &from_stack);
                 if (r != PAM_SUCCESS)
                         return r;
+                if (offer_device && !*password)
+                        return authenticate_device(pamh, log, c, user);
                 r = login_attempt(c, log, user, password, &res);
                 if (r != PAM_SUCCESS)
                         return r;
         }
 
-        if (res.status != LOGIN_OK)
-                tell_user(pamh, &res);
+        return login_conclude(pamh, c, log, user, "password", &res);
+}
 
-        r = pam_code_from_login(&res);
-        if (r == PAM_SUCCESS)
-                r = verdict_store(pamh, user, &res);
+/* Which flow runs: the module argument, else the config's default; it must be allowed by "flows". */
+static int flow_choose(pam_handle_t *pamh, const struct module_args *args, const struct cloudauth_config *c,
+                       const char *user, unsigned *ret) {
+        unsigned flow = args->flow ? args->flow : (unsigned) c->default_flow;
+        bool allowed;
 
-        login_result_done(&res);
-        return r;
+        if (flow == LOGIN_FLOW_AUTO)
+                allowed = (c->flows & LOGIN_FLOW_AUTO) ||
+                          ((c->flows & LOGIN_FLOW_PASSWORD) && (c->flows & LOGIN_FLOW_DEVICE));
+        else
+                allowed = c->flows & flow;
+        if (!allowed) {
+                pam_syslog(pamh, LOG_ERR,
+                           "user=%s result=config-error reason=\"flow=%s is not allowed by 'flows' in the configuration\"",
+                           user, flow == LOGIN_FLOW_DEVICE ? "device" : flow == LOGIN_FLOW_AUTO ? "auto" : "password");
+                return PAM_AUTHINFO_UNAVAIL;
+        }
+        *ret = flow;
+        return PAM_SUCCESS;
 }
 
 _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
@@ -310,6 +360,7 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
         struct module_args args;
         struct logger log = { .sink = pam_log_sink, .userdata = pamh };
         const char *user = NULL;
+        unsigned flow;
         int r;
 
         r = args_parse(pamh, argc, argv, &args);
@@ -333,19 +384,13 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
                 return PAM_USER_UNKNOWN;
         }
 
-        if (args.flow == 0)
-                args.flow = c->default_flow;
-        if (!(c->flows & args.flow) && !(args.flow == LOGIN_FLOW_AUTO && (c->flows & LOGIN_FLOW_PASSWORD))) {
-                pam_syslog(pamh, LOG_ERR, "user=%s result=config-error reason=\"the requested flow is not in 'flows'\"",
-                           user);
-                return PAM_SERVICE_ERR;
-        }
-        if (args.flow != LOGIN_FLOW_PASSWORD) {
-                pam_syslog(pamh, LOG_ERR, "user=%s result=config-error reason=\"only flow=password is available\"", user);
-                return PAM_AUTHINFO_UNAVAIL;
-        }
+        r = flow_choose(pamh, &args, c, user, &flow);
+        if (r != PAM_SUCCESS)
+                return r;
 
-        return authenticate_password(pamh, &args, &log, c, user);
+        if (flow == LOGIN_FLOW_DEVICE)
+                return authenticate_device(pamh, &log, c, user);
+        return authenticate_password(pamh, &args, &log, c, user, flow == LOGIN_FLOW_AUTO);
 }
 
 _public_ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
