@@ -477,3 +477,13 @@ idp_start_extra() { # DIR [server.mjs args]
         EXTRA_IDPS+=("$dir")
         "$IDP_SH" start "$dir" "$@" || fail "a second test identity provider did not start"
 }
+
+# pamtester under pam_wrapper in the background, for tests that run many at
+# once or kill them: PAM_PID is pamtester's own pid (env execs it).
+pam_spawn() { # OUTFILE SERVICE USER "OPS..." PASSWORD
+        local out=$1 service=$2 user=$3 ops=$4 password=$5
+        # shellcheck disable=SC2086
+        env LD_PRELOAD="$(_libpam_wrapper)" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
+                pamtester -v "$service" "$user" $ops <<<"$password" >"$out" 2>&1 &
+        PAM_PID=$!
+}
