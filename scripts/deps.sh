@@ -9,6 +9,7 @@ CLOUDAUTH_DEBS=(
         libpam-runtime pamtester libpam-wrapper libnss-wrapper
         openssl curl ca-certificates python3 bsdutils util-linux procps
         valgrind libclang-rt-14-dev
+        openssh-server openssh-client sudo python3-paramiko passwd
 )
 
 deps_install_debs() {

@@ -291,15 +291,28 @@ expect_ssh_refused() { # DESCRIPTION
 # terminal: sudo keys its timestamp by the parent process then, so all sudo
 # calls of one script share it. Sets SUDO_RC, SUDO_OUT, SUDO_ERR.
 as_user() { # USER SCRIPT [STDIN]
-        local user=$1 script=$2 input=${3-} uid
-        uid=$(id -u "$user") || fail "NSS does not know $user"
+        local user=$1 script=$2 input=${3-}
+        id -u "$user" >/dev/null || fail "NSS does not know $user"
         SUDO_OUT=$T/sudo.out
         SUDO_ERR=$T/sudo.err
         set +e
-        printf '%s\n' "$input" | timeout 60 setsid -w setpriv --reuid="$uid" --regid="$uid" --init-groups \
+        # Names, not numbers: setpriv looks an argument up as a name first,
+        # and NSS synthesises an account for an all-digit name too.
+        printf '%s\n' "$input" | timeout 60 setsid -w setpriv --reuid="$user" --regid="$user" --init-groups \
                 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ USER="$user" LOGNAME="$user" \
                 bash -c "$script" >"$SUDO_OUT" 2>"$SUDO_ERR"
         SUDO_RC=$?
         set -e
         [[ $SUDO_RC -ne 124 ]] || fail "the commands run as $user hung for 60 s"
+}
+
+# One login through the system's own PAM service (no pam_wrapper), so the
+# identity store under /var/lib/cloudauth has the user; sets PAM_RC.
+e2e_pam_login() { # SERVICE USER PASSWORD
+        set +e
+        printf '%s\n' "$3" | timeout 60 pamtester -v "$1" "$2" authenticate acct_mgmt >"$T/pam.out" 2>&1
+        PAM_RC=$?
+        set -e
+        [[ $PAM_RC -ne 124 ]] || fail "pamtester hung for 60 s"
+        [[ $PAM_RC -eq 0 ]] || fail "logging $2 in through /etc/pam.d/$1 failed: $(tail -n 2 "$T/pam.out" | tr '\n' ' ')"
 }
