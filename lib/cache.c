@@ -1458,6 +1458,52 @@ static void record_remove_superseded(const struct cloudauth_config *c, const str
                 log_notice(log, "%s moved from uid %" PRIu32 " to %" PRIu32, u->username, uid, u->uid);
 }
 
+/*
+ * nss.db already holds exactly this user: same uid and name, same gecos,
+ * the same supplementary gids, and every cloudauth group under the same
+ * name. Then a login (the common case: someone logging in again) needs no
+ * rewrite of nss.db, which costs time in proportion to every cached user.
+ */
+static int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+static bool nssdb_entry_unchanged(const struct cloudauth_config *c, const struct model *m, const struct cache_user *u,
+                                  const char *gecos, uint32_t *gids, size_t n_gids) {
+        _cleanup_free_ char **domains = NULL;
+        struct nssdb_settings settings;
+        struct nssdb_user_view v;
+        size_t n = 0;
+
+        if (!m->db || nssdb_user_by_uid(m->db, u->uid, &v) < 0 || !streq(v.name, u->username) ||
+            !streq(v.gecos, gecos ? gecos : ""))
+                return false;
+        /* A changed uid_range, home, shell or domain must reach the file too. */
+        if (settings_init(c, &settings, &domains) < 0 || !nssdb_settings_equal(m->db, &settings))
+                return false;
+
+        /* nss.db keeps gids sorted and unique, without the user's own. */
+        qsort(gids, n_gids, sizeof(uint32_t), cmp_u32);
+        for (size_t i = 0; i < n_gids; i++)
+                if (gids[i] != u->uid && (n == 0 || gids[n - 1] != gids[i]))
+                        gids[n++] = gids[i];
+        if (n != v.n_gids)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (gids[i] != v.gids[i])
+                        return false;
+
+        for (size_t i = 0; i < u->n_groups; i++) {
+                struct nssdb_group_view g;
+
+                if (nssdb_group_by_gid(m->db, u->groups[i].gid, &g) < 0 || g.private_group ||
+                    !streq(g.name, u->groups[i].name))
+                        return false;
+        }
+        return true;
+}
+
 static int store_login_locked(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
                               char *const *roles, time_t now, const char *subject_key,
                               const struct local_accounts *local, struct model *m, uint32_t *ret_uid,
@@ -1526,6 +1572,20 @@ static int store_login_locked(const struct cloudauth_config *c, const struct log
                 gids[i] = u->groups[i].gid;
         for (size_t i = 0; i < u->n_unix_groups; i++)
                 gids[u->n_groups + i] = u->unix_groups[i].gid;
+
+        if (n_removed == 1) {
+                _cleanup_free_ uint32_t *sorted = malloc((u->n_groups + u->n_unix_groups + 1) * sizeof(uint32_t));
+                const char *gecos = gecos_usable(u->display_name) ? u->display_name : NULL;
+
+                if (!sorted)
+                        return -ENOMEM;
+                memcpy(sorted, gids, (u->n_groups + u->n_unix_groups) * sizeof(uint32_t));
+                if (nssdb_entry_unchanged(c, m, u, gecos, sorted, u->n_groups + u->n_unix_groups)) {
+                        log_debug(log, "%s (uid %" PRIu32 ") is unchanged in nss.db", u->username, uid);
+                        *ret_uid = uid;
+                        return 0;
+                }
+        }
 
         if ((r = model_remove_users(m, removed, n_removed, gids, u->n_groups)) < 0)
                 return r;

@@ -815,6 +815,21 @@ void nssdb_settings_get(const struct nssdb *db, struct nssdb_settings *ret) {
         };
 }
 
+bool nssdb_settings_equal(const struct nssdb *db, const struct nssdb_settings *s) {
+        struct nssdb_settings mine;
+        size_t n = 0;
+
+        nssdb_settings_get(db, &mine);
+        if (!streq_ptr(mine.scope, s->scope) || !streq_ptr(mine.default_domain, s->default_domain) ||
+            mine.uid_min != s->uid_min || mine.uid_max != s->uid_max || !streq_ptr(mine.home, s->home) ||
+            !streq_ptr(mine.shell, s->shell))
+                return false;
+        for (char *const *d = s->domains; d && *d; d++, n++)
+                if (n >= db->h->n_domains || !streq(db->pool + db->domains[n], *d))
+                        return false;
+        return n == db->h->n_domains;
+}
+
 bool nssdb_domain_allowed(const struct nssdb *db, const char *domain) {
         if (!domain || !*domain)
                 return false;

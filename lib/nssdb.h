@@ -96,6 +96,8 @@ void nssdb_close(struct nssdb *db);
 
 void nssdb_settings_get(const struct nssdb *db, struct nssdb_settings *ret); /* domains: NULL */
 bool nssdb_domain_allowed(const struct nssdb *db, const char *domain);
+/* Whether the file was written with exactly these settings (domains in the same order). */
+bool nssdb_settings_equal(const struct nssdb *db, const struct nssdb_settings *s);
 
 /* -ESRCH when absent. */
 int nssdb_user_by_name(const struct nssdb *db, const char *name, struct nssdb_user_view *ret);

@@ -470,6 +470,59 @@ static void test_groups(void) {
         CHECK_INT(db_n_users(c), 0);
 }
 
+static ino_t db_inode(const struct cloudauth_config *c) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+
+        if (cache_nssdb_path(c, &path) < 0 || stat(path, &st) < 0)
+                return 0;
+        return st.st_ino;
+}
+
+/* Logging in again unchanged leaves nss.db alone; any change that NSS would show rewrites it. */
+static void test_unchanged_login(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *a1 =
+                ident(c, "alice@example.com", "alice-sub", (const char *const[]) { "Admins", "Devs", NULL });
+        _cleanup_(identity_freep) struct identity *a2 =
+                ident(c, "alice@example.com", "alice-sub", (const char *const[]) { "Admins", NULL });
+        const char *const admin[] = { "admin", NULL };
+        ino_t before;
+
+        CHECK_INT(store(c, a1, admin, NULL, NULL), 0);
+        before = db_inode(c);
+        CHECK(before != 0);
+        CHECK_INT(store(c, a1, admin, NULL, NULL), 0);
+        CHECK(db_inode(c) == before);
+
+        /* Another role: other local groups. */
+        CHECK_INT(store(c, a1, NULL, NULL, NULL), 0);
+        CHECK(db_inode(c) != before);
+        before = db_inode(c);
+
+        /* Another IdP group set. */
+        CHECK_INT(store(c, a2, NULL, NULL, NULL), 0);
+        CHECK(db_inode(c) != before);
+        CHECK(!db_has_group(c, "devs"));
+        before = db_inode(c);
+
+        /* Another display name. */
+        free(a2->display_name);
+        a2->display_name = strdup("Alice Renamed");
+        CHECK_INT(store(c, a2, NULL, NULL, NULL), 0);
+        CHECK(db_inode(c) != before);
+        before = db_inode(c);
+
+        /* A configuration change NSS must see (the shell). */
+        free(c->shell);
+        c->shell = strdup("/bin/zsh");
+        CHECK_INT(store(c, a2, NULL, NULL, NULL), 0);
+        CHECK(db_inode(c) != before);
+        before = db_inode(c);
+        CHECK_INT(store(c, a2, NULL, NULL, NULL), 0);
+        CHECK(db_inode(c) == before);
+}
+
 static void put_record(const struct cloudauth_config *c, const char *data_name, unsigned uid) {
         char path[1024];
 
@@ -884,6 +937,7 @@ int main(void) {
         RUN(test_collision_cached);
         RUN(test_collision_local);
         RUN(test_groups);
+        RUN(test_unchanged_login);
         RUN(test_corrupt);
         RUN(test_forget_rebuild);
         RUN(test_concurrent);
