@@ -306,3 +306,34 @@ int oauth_password_grant(struct provider *p, const char *username, const char *p
         *ret_result = result;
         return 0;
 }
+
+int oauth_authorization_code(struct provider *p, const char *code, const char *redirect_uri,
+                             const char *code_verifier, struct oauth_tokens *ret, enum oauth_result *ret_result) {
+        struct http_response resp = {0};
+        _cleanup_erase_ char *form = NULL;
+        enum oauth_result result;
+        int r;
+
+        if (!p || !p->config || !code || !redirect_uri || !code_verifier || !ret || !ret_result)
+                return -EINVAL;
+
+        if ((r = oauth_ensure_metadata(p, "authorization code", ret_result)) != 0)
+                return r < 0 ? r : 0;
+
+        if ((r = http_form_append(&form, "grant_type", "authorization_code")) < 0 ||
+            (r = http_form_append(&form, "code", code)) < 0 ||
+            (r = http_form_append(&form, "redirect_uri", redirect_uri)) < 0 ||
+            (r = http_form_append(&form, "code_verifier", code_verifier)) < 0)
+                return r;
+
+        if ((r = oauth_post_client_form(p, "authorization code", p->metadata->token_endpoint, &form, &resp,
+                                        ret_result)) != 0)
+                return r < 0 ? r : 0;
+
+        r = oauth_parse_token_response(resp.status, resp.body, resp.body_len, ret, &result, NULL);
+        http_response_done(&resp);
+        if (r < 0)
+                return r;
+        *ret_result = result == OAUTH_WRONG_PASSWORD ? OAUTH_REJECTED : result;
+        return 0;
+}

@@ -80,3 +80,12 @@ int oauth_ensure_metadata(struct provider *p, const char *what, enum oauth_resul
  */
 int oauth_post_client_form(struct provider *p, const char *what, const char *url, char **form,
                            struct http_response *ret, enum oauth_result *ret_result);
+
+/*
+ * Authorization code grant (RFC 6749 4.1.3) with the PKCE verifier (RFC
+ * 7636 4.5): redirect_uri exactly as sent in the authorization request,
+ * client authentication as for the password grant. invalid_grant means a
+ * bad, used or expired code here (OAUTH_REJECTED), never a wrong password.
+ */
+int oauth_authorization_code(struct provider *p, const char *code, const char *redirect_uri,
+                             const char *code_verifier, struct oauth_tokens *ret, enum oauth_result *ret_result);
