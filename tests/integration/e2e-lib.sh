@@ -165,16 +165,6 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-wait_for() { # SECONDS DESCRIPTION COMMAND...
-        local secs=$1 what=$2 deadline
-        shift 2
-        deadline=$(($(now_ms) + secs * 1000))
-        until "$@"; do
-                (($(now_ms) < deadline)) || fail "timed out after ${secs}s waiting for $what"
-                sleep 0.05
-        done
-}
-
 # ---- sshd --------------------------------------------------------------------
 
 _sshd_config() {
