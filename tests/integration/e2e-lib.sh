@@ -118,7 +118,7 @@ e2e_setup() {
 e2e_config() { # [write_config args...]
         write_config "$@"
         sed -i "s|^state_dir = .*|state_dir = $E2E_STATE|" "$T/cloudauth.conf"
-        mkdir -p -m 0755 /etc/cloudauth
+        [[ -d /etc/cloudauth ]] || mkdir -m 0755 /etc/cloudauth
         install -m 0644 -o root -g root "$T/cloudauth.conf" "$E2E_CONF"
 }
 
@@ -199,15 +199,15 @@ _sshd_listening() {
 # Starts sshd on a free port; a port taken between choosing and binding is
 # retried with another.
 sshd_start() {
-        local attempt deadline r
-        mkdir -m 0700 -p "$T/ssh"
+        local deadline r
+        [[ -d "$T/ssh" ]] || mkdir -m 0700 "$T/ssh"
         [[ -f "$T/ssh/host_ed25519" ]] ||
                 ssh-keygen -q -t ed25519 -N '' -C cloudauth-test -f "$T/ssh/host_ed25519" || fail "ssh-keygen failed"
         _sshd_config
         "$E2E_SSHD" -t -f "$T/sshd_config" >"$T/sshd.check" 2>&1 ||
                 fail "sshd rejects the test configuration: $(cat "$T/sshd.check")"
         SSHD_LOG=$T/sshd.log
-        for attempt in 1 2 3; do
+        for _ in 1 2 3; do
                 SSHD_PORT=$(e2e_free_port)
                 : >"$SSHD_LOG"
                 "$E2E_SSHD" -D -f "$T/sshd_config" -p "$SSHD_PORT" -o ListenAddress=127.0.0.1 -E "$SSHD_LOG" \
