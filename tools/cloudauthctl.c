@@ -12,23 +12,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "browser.h"
 #include "cache.h"
 #include "cloudauth-build.h"
 #include "cache.h"
 #include "config.h"
+#include "device.h"
 #include "json-util.h"
 #include "login.h"
 #include "macro.h"
 #include "nssdb.h"
 #include "provider.h"
+#include "qr.h"
 #include "secret.h"
 
 #define PASSWORD_MAX 1024
+/* How long login --browser waits for the browser to come back, unless --timeout says otherwise. */
+#define BROWSER_TIMEOUT_DEFAULT 300
+#define BROWSER_TIMEOUT_MAX 3600
 
 struct ctl_options {
         const char *config_path;
         bool json;
         bool debug;
+        unsigned timeout; /* login --browser, seconds */
 };
 
 /* Collects check results so they can be printed as text or as one JSON document. */
@@ -249,10 +256,11 @@ static void print_strv(const char *label, char *const *v) {
         printf("\n");
 }
 
-static int print_login(const struct ctl_options *o, const char *user, const struct login_result *res) {
+static int print_login(const struct ctl_options *o, const char *flow, const char *user,
+                       const struct login_result *res) {
         if (o->json) {
-                json_t *doc = json_pack("{s:s, s:s, s:s}", "user", user, "result", login_status_to_string(res->status),
-                                        "reason", strempty(res->reason));
+                json_t *doc = json_pack("{s:s?, s:s, s:s, s:s}", "user", user, "flow", flow, "result",
+                                        login_status_to_string(res->status), "reason", strempty(res->reason));
                 if (!doc)
                         return -ENOMEM;
                 json_object_set_new(doc, "requests", json_integer(res->n_requests));
@@ -274,7 +282,8 @@ static int print_login(const struct ctl_options *o, const char *user, const stru
         }
 
         if (res->status != LOGIN_OK) {
-                printf("Login failed for %s: %s (%s)\n", user, strempty(res->reason), login_status_to_string(res->status));
+                printf("Login failed for %s: %s (%s)\n", user ? user : "the sign-in", strempty(res->reason),
+                       login_status_to_string(res->status));
                 return 0;
         }
 
@@ -291,39 +300,237 @@ static int print_login(const struct ctl_options *o, const char *user, const stru
         return 0;
 }
 
-static int verb_login(const struct ctl_options *o, const char *user) {
-        _cleanup_config_ struct cloudauth_config *c = NULL;
+enum ctl_flow {
+        CTL_FLOW_NONE,
+        CTL_FLOW_PASSWORD,
+        CTL_FLOW_DEVICE,
+        CTL_FLOW_BROWSER,
+};
+
+static const char *ctl_flow_name(enum ctl_flow f) {
+        return f == CTL_FLOW_DEVICE ? "device" : f == CTL_FLOW_BROWSER ? "browser" : "password";
+}
+
+static enum login_status status_from_oauth_result(enum oauth_result r) {
+        switch (r) {
+        case OAUTH_OK:
+                return LOGIN_OK;
+        case OAUTH_WRONG_PASSWORD:
+        case OAUTH_MFA_REQUIRED:
+        case OAUTH_REJECTED:
+        case OAUTH_ACCESS_DENIED:
+        case OAUTH_EXPIRED_TOKEN:
+                return LOGIN_BAD_CREDENTIALS;
+        case OAUTH_NO_SUCH_USER:
+                return LOGIN_USER_UNKNOWN;
+        case OAUTH_LOCKED:
+        case OAUTH_PASSWORD_EXPIRED:
+        case OAUTH_DISABLED:
+        case OAUTH_CONDITIONAL_ACCESS:
+                return LOGIN_ACCOUNT_PROBLEM;
+        case OAUTH_CLIENT_ERROR:
+        case OAUTH_INVALID_SCOPE:
+        case OAUTH_UNSUPPORTED_GRANT:
+                return LOGIN_CONFIG_ERROR;
+        default:
+                return LOGIN_UNAVAILABLE;
+        }
+}
+
+/* A flow ended without tokens: reason is static, NULL for the result's own text. */
+static void login_fail(struct login_result *res, enum oauth_result r, const char *reason) {
+        if (r == OAUTH_OK)
+                r = OAUTH_PROTOCOL_ERROR;
+        res->oauth = r;
+        res->status = status_from_oauth_result(r);
+        res->reason = reason ? reason : oauth_result_to_string(r);
+}
+
+/* Discovery and keys before the person does anything, so a broken provider is said at once. */
+static int provider_ready(struct provider *p, struct login_result *res) {
+        int r;
+
+        if ((r = provider_load_metadata(p, false)) < 0 || (r = provider_load_jwks(p, false)) < 0) {
+                res->status = r == -EACCES ? LOGIN_CONFIG_ERROR : LOGIN_UNAVAILABLE;
+                res->reason = r == -EKEYREJECTED        ? "TLS certificate of the provider could not be verified"
+                              : http_error_is_unreachable(r) ? "provider unreachable"
+                              : r == -EACCES                 ? "discovery document is for another issuer"
+                                                             : "provider metadata unusable";
+                return r;
+        }
+        return 0;
+}
+
+static int login_password_run(struct provider *p, const char *user, struct login_result *res) {
         _cleanup_erase_ char *password = NULL;
+        char prompt[320];
+        int r;
+
+        snprintf(prompt, sizeof(prompt), "Password for %s: ", user);
+        r = password_read(prompt, &password);
+        if (r < 0) {
+                log_err(p->log, "cannot read the password: %s", strerror(-r));
+                return r;
+        }
+        return login_password(p, user, password, res);
+}
+
+/* Where progress goes: with --json, stdout carries only the result document. */
+static FILE *progress_stream(const struct ctl_options *o) {
+        return o->json ? stderr : stdout;
+}
+
+static int login_device_run(const struct ctl_options *o, struct provider *p, const char *user,
+                            struct login_result *res) {
+        const struct cloudauth_config *c = p->config;
+        FILE *out = progress_stream(o);
+        struct device_authorization a = {0};
+        struct oauth_tokens tokens = {0};
+        _cleanup_free_ char *qr = NULL;
+        struct pkce pkce = {0};
+        char until[32] = "";
+        unsigned polls = 0;
+        struct tm tm;
+        bool use_pkce;
+        long left;
+        int r;
+
+        if (provider_ready(p, res) < 0)
+                return 0;
+        use_pkce = device_wants_pkce(p);
+        if (use_pkce && (r = pkce_generate(&pkce)) < 0)
+                return r;
+
+        r = device_start(p, use_pkce ? &pkce : NULL, &a, &res->oauth);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0 || res->oauth != OAUTH_OK) {
+                login_fail(res, res->oauth, NULL);
+                r = 0;
+                goto out;
+        }
+
+        if (c->qr && a.verification_uri_complete && qr_render_utf8(a.verification_uri_complete, &qr) < 0)
+                qr = NULL; /* the link and the code work without it */
+        left = (long) a.expires_at - (long) p->clock();
+        if (left < 0)
+                left = 0;
+        if (localtime_r(&a.expires_at, &tm))
+                strftime(until, sizeof(until), " (at %H:%M:%S)", &tm);
+        fprintf(out, "Sign in to %s%s%s:\n  open     %s\n  and enter the code  %s\n", c->app_name,
+                user ? " as " : "", strempty(user), a.verification_uri, a.user_code);
+        if (qr)
+                fprintf(out, "or scan this code with your phone:\n%s", qr);
+        fprintf(out, "The code expires in %ld:%02ld%s. Waiting for the sign-in...\n", left / 60, left % 60, until);
+        fflush(out);
+
+        r = device_wait_for_tokens(p, &a, use_pkce ? &pkce : NULL, NULL, &tokens, &res->oauth, &polls);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0 || res->oauth != OAUTH_OK) {
+                login_fail(res, res->oauth, NULL);
+                r = 0;
+                goto out;
+        }
+        log_debug(p->log, "device flow: tokens after %u token requests", polls);
+        r = login_verify_tokens(p, user, tokens.id_token, NULL, res);
+
+out:
+        oauth_tokens_done(&tokens);
+        device_authorization_done(&a);
+        pkce_done(&pkce);
+        return r == -ENOMEM ? r : 0;
+}
+
+static int login_browser_run(const struct ctl_options *o, struct provider *p, const char *user,
+                             struct login_result *res) {
+        _cleanup_(browser_login_done) struct browser_login b = { .fd = -1 };
+        _cleanup_erase_ char *code = NULL;
+        FILE *out = progress_stream(o);
+        struct oauth_tokens tokens = {0};
+        enum oauth_result result = OAUTH_PROTOCOL_ERROR;
+        int r;
+
+        if (provider_ready(p, res) < 0)
+                return 0;
+        r = browser_login_start(p, &b);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EOPNOTSUPP) {
+                res->status = LOGIN_CONFIG_ERROR;
+                res->reason = "the provider has no authorization endpoint";
+                return 0;
+        }
+        if (r < 0) {
+                log_err(p->log, "cannot listen on 127.0.0.1: %s", strerror(-r));
+                res->status = LOGIN_UNAVAILABLE;
+                res->reason = "cannot start the browser login";
+                return 0;
+        }
+
+        fprintf(out, "Open this URL in a browser on this machine:\n\n  %s\n\n", b.authorization_url);
+        fprintf(out, "Waiting up to %u s for the browser to come back to %s ...\n", o->timeout, b.redirect_uri);
+        fflush(out);
+
+        r = browser_login_wait(&b, o->timeout, &code, &result);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                log_err(p->log, "the loopback listener failed: %s", strerror(-r));
+                res->status = LOGIN_UNAVAILABLE;
+                res->reason = "the loopback listener failed";
+                return 0;
+        }
+        if (result != OAUTH_OK) {
+                login_fail(res, result, b.reason);
+                return 0;
+        }
+
+        r = oauth_authorization_code(p, code, b.redirect_uri, b.pkce.verifier, &tokens, &res->oauth);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0 || res->oauth != OAUTH_OK) {
+                login_fail(res, res->oauth, NULL);
+                r = 0;
+                goto out;
+        }
+        r = login_verify_tokens(p, user, tokens.id_token, b.nonce, res);
+
+out:
+        oauth_tokens_done(&tokens);
+        return r == -ENOMEM ? r : 0;
+}
+
+static int verb_login(const struct ctl_options *o, enum ctl_flow flow, const char *user) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
         struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
         struct login_result res = {0};
         struct provider p;
-        char prompt[320];
         int r;
 
         r = config_load(o->config_path, &log, &c);
         if (r < 0)
                 return EXIT_FAILURE;
 
-        snprintf(prompt, sizeof(prompt), "Password for %s: ", user);
-        r = password_read(prompt, &password);
-        if (r < 0) {
-                log_err(&log, "cannot read the password: %s", strerror(-r));
-                return EXIT_FAILURE;
-        }
-
         if (provider_init(&p, c, &log) < 0)
                 return EXIT_FAILURE;
-        r = login_password(&p, user, password, &res);
+        r = flow == CTL_FLOW_DEVICE    ? login_device_run(o, &p, user, &res)
+            : flow == CTL_FLOW_BROWSER ? login_browser_run(o, &p, user, &res)
+                                       : login_password_run(&p, user, &res);
+        if (flow != CTL_FLOW_PASSWORD)
+                res.n_requests = p.n_requests;
         provider_done(&p);
         /* What a login would give; cloudauthctl login writes nothing to the identity store. */
         if (r >= 0 && res.status == LOGIN_OK && cache_uid_for(c, &log, res.identity, &res.uid) < 0)
                 res.uid = 0;
         if (r < 0) {
-                log_err(&log, "login failed: %s", strerror(-r));
+                if (r != -EIO && r != -E2BIG)
+                        log_err(&log, "login failed: %s", strerror(-r));
+                login_result_done(&res);
                 return EXIT_FAILURE;
         }
 
-        (void) print_login(o, user, &res);
+        (void) print_login(o, ctl_flow_name(flow), user, &res);
         r = res.status == LOGIN_OK && res.allowed ? EXIT_SUCCESS : EXIT_FAILURE;
         login_result_done(&res);
         return r;
@@ -518,6 +725,8 @@ static void help(void) {
                "Commands:\n"
                "  check                   Check configuration, discovery, keys, clock and file modes\n"
                "  login --password USER   Log in with a password and show the claims and their mapping\n"
+               "  login --device [USER]   The same with a code to enter on another device (RFC 8628)\n"
+               "  login --browser [USER]  The same in a browser on this machine (authorization code + PKCE)\n"
                "  user list               List the cached users\n"
                "  user show NAME          Show the cached record of one user\n"
                "  user forget NAME        Remove a user from the cache\n"
@@ -526,13 +735,14 @@ static void help(void) {
                "  -c --config=PATH        Configuration file (default %s)\n"
                "  -j --json               Print JSON\n"
                "  -d --debug              Show debug messages\n"
+               "     --timeout=SECONDS    How long login --browser waits (default %d)\n"
                "  -h --help               Show this help\n"
                "     --version            Show the version\n",
-               CLOUDAUTH_CONFIG_PATH);
+               CLOUDAUTH_CONFIG_PATH, BROWSER_TIMEOUT_DEFAULT);
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_PASSWORD };
+        enum { ARG_VERSION = 0x100, ARG_PASSWORD, ARG_DEVICE, ARG_BROWSER, ARG_TIMEOUT };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "json", no_argument, NULL, 'j' },
@@ -540,10 +750,16 @@ int main(int argc, char *argv[]) {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "password", no_argument, NULL, ARG_PASSWORD },
+                { "device", no_argument, NULL, ARG_DEVICE },
+                { "browser", no_argument, NULL, ARG_BROWSER },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { NULL, 0, NULL, 0 },
         };
-        struct ctl_options o = { .config_path = CLOUDAUTH_CONFIG_PATH };
-        int c, flow = 0;
+        struct ctl_options o = { .config_path = CLOUDAUTH_CONFIG_PATH, .timeout = BROWSER_TIMEOUT_DEFAULT };
+        enum ctl_flow flow = CTL_FLOW_NONE, f;
+        char *end;
+        unsigned long t;
+        int c;
         const char *verb;
 
         while ((c = getopt_long(argc, argv, "c:jdh", options, NULL)) >= 0)
@@ -564,7 +780,24 @@ int main(int argc, char *argv[]) {
                         printf("cloudauthctl %s\n", CLOUDAUTH_VERSION);
                         return EXIT_SUCCESS;
                 case ARG_PASSWORD:
-                        flow = c;
+                case ARG_DEVICE:
+                case ARG_BROWSER:
+                        f = c == ARG_PASSWORD ? CTL_FLOW_PASSWORD : c == ARG_DEVICE ? CTL_FLOW_DEVICE : CTL_FLOW_BROWSER;
+                        if (flow != CTL_FLOW_NONE && flow != f) {
+                                fprintf(stderr, "cloudauthctl: only one of --password, --device and --browser\n");
+                                return 2;
+                        }
+                        flow = f;
+                        break;
+                case ARG_TIMEOUT:
+                        errno = 0;
+                        t = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-' || t < 1 || t > BROWSER_TIMEOUT_MAX) {
+                                fprintf(stderr, "cloudauthctl: --timeout needs a number of seconds from 1 to %d\n",
+                                        BROWSER_TIMEOUT_MAX);
+                                return 2;
+                        }
+                        o.timeout = (unsigned) t;
                         break;
                 default:
                         return 2;
@@ -585,15 +818,19 @@ int main(int argc, char *argv[]) {
         }
 
         if (streq(verb, "login")) {
-                if (optind + 1 != argc) {
-                        fprintf(stderr, "cloudauthctl: login needs exactly one user name\n");
+                if (flow == CTL_FLOW_NONE) {
+                        fprintf(stderr, "cloudauthctl: login needs --password, --device or --browser\n");
                         return 2;
                 }
-                if (flow != ARG_PASSWORD) {
-                        fprintf(stderr, "cloudauthctl: login needs --password\n");
+                if (flow == CTL_FLOW_PASSWORD && optind + 1 != argc) {
+                        fprintf(stderr, "cloudauthctl: login --password needs exactly one user name\n");
                         return 2;
                 }
-                return verb_login(&o, argv[optind]);
+                if (optind + 1 < argc) {
+                        fprintf(stderr, "cloudauthctl: login takes at most one user name\n");
+                        return 2;
+                }
+                return verb_login(&o, flow, optind < argc ? argv[optind] : NULL);
         }
 
         if (streq(verb, "user")) {
