@@ -277,10 +277,15 @@ static void sanitize_name(const char *in, char *out, size_t size) {
 
 void login_result_log(const struct logger *log, const char *typed_user, const char *flow,
                       const struct login_result *r) {
-        char user[128], roles[512] = "";
+        char user[128], roles[512] = "", uid[16];
         size_t n = 0;
 
         sanitize_name(typed_user, user, sizeof(user));
+        /* Only a stored login has a UID on this host. */
+        if (r->uid)
+                snprintf(uid, sizeof(uid), "%u", r->uid);
+        else
+                snprintf(uid, sizeof(uid), "-");
 
         if (r->roles)
                 for (char **i = r->roles; *i && n + 1 < sizeof(roles); i++) {
@@ -292,8 +297,8 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
 
         if (r->status == LOGIN_OK)
                 log_emit(log, LOG_NOTICE,
-                         "user=%s flow=%s result=success local_user=%s uid=%u allowed=%s access=\"%s\" roles=%s requests=%u",
-                         user, flow, r->identity->username, r->uid, r->allowed ? "yes" : "no",
+                         "user=%s flow=%s result=success local_user=%s uid=%s allowed=%s access=\"%s\" roles=%s requests=%u",
+                         user, flow, r->identity->username, uid, r->allowed ? "yes" : "no",
                          strempty(r->access_reason), n ? roles : "-", r->n_requests);
         else
                 log_emit(log, r->status == LOGIN_UNAVAILABLE || r->status == LOGIN_CONFIG_ERROR ? LOG_ERR : LOG_WARNING,

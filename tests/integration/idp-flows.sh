@@ -5,7 +5,7 @@
 # tokens; client authentication of the confidential client.
 source "$(dirname "$0")/lib.sh"
 ns_enter "$@"
-idp_start --interval 1 --device-ttl 3
+idp_start --interval 1 --device-ttl 8
 approve=$SOURCE_ROOT/tests/idp/approve-device.sh
 c() {
         curl -s --max-time 10 --cacert "$CA_FILE" "$@"
@@ -41,9 +41,9 @@ d=$(c "$ISSUER/device/auth" -d client_id=cloudauth-test -d scope=openid)
         bob@example.com "$(password_of bob@example.com)" deny || fail "denial through the pages failed"
 [[ "$(field "$(device_poll "$(field "$d" device_code)")" error)" == access_denied ]] || fail "denied code not access_denied"
 
-# Device flow, expired (device-ttl 3 s).
+# Device flow, expired (device-ttl 8 s: long enough for an approval through the pages under load).
 d=$(c "$ISSUER/device/auth" -d client_id=cloudauth-test -d scope=openid)
-deadline=$(($(now_ms) + 10000))
+deadline=$(($(now_ms) + 15000))
 while :; do
         e=$(field "$(device_poll "$(field "$d" device_code)")" error)
         [[ "$e" == expired_token ]] && break
