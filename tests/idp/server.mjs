@@ -401,7 +401,7 @@ function buildProvider() {
           ctx.body = page('Enter code', `${err ? '<p>The code is not valid.</p>' : ''}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`);
         },
         userCodeConfirmSource: async (ctx, form, client, _device, userCode) => {
-          ctx.body = page('Confirm device', `<p>${esc(client.clientId)} asks to sign in with code <code>${esc(userCode)}</code>.</p>${form}<button type="submit" form="op.deviceConfirmForm" name="confirm" value="yes">Continue</button><button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Cancel</button>`);
+          ctx.body = page('Confirm device', `<p>${esc(client.clientId)} asks to sign in with code <code>${esc(userCode)}</code>.</p>${form}<button type="submit" form="op.deviceConfirmForm">Continue</button><button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Cancel</button>`);
         },
         successSource: async (ctx) => {
           ctx.body = page('Signed in', '<p>You may close this page.</p>');
