@@ -10,6 +10,7 @@ CLOUDAUTH_DEBS=(
         openssl curl ca-certificates python3 bsdutils util-linux procps
         valgrind libclang-rt-14-dev
         openssh-server openssh-client sudo python3-paramiko passwd
+        chromium
 )
 
 deps_install_debs() {
@@ -39,7 +40,17 @@ deps_install_idp() {
         fi
 }
 
+# playwright-core drives Debian's chromium in tests/integration/device-chromium.sh.
+deps_install_browser_tests() {
+        local dir="$1/tests/integration"
+        if [ ! -d "$dir/node_modules/playwright-core" ]; then
+                echo "cloudauth: installing playwright-core for the browser tests (npm ci)" >&2
+                (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        fi
+}
+
 deps_install() {
         deps_install_debs
         deps_install_idp "$1"
+        deps_install_browser_tests "$1"
 }
