@@ -19,6 +19,15 @@
  * users' supplementary gid lists when the file is written. Local groups
  * (sudo, adm) are never defined here; their gids appear in users' lists so
  * initgroups_dyn adds them.
+ *
+ * A second, small file (nss.delta.db beside nss.db, same format) holds the
+ * users added since nss.db was last written whole, so a first login costs in
+ * proportion to the recent users, not to every cached one. Each nss.db has
+ * a random generation; a delta names the generation of the nss.db it extends
+ * and is ignored with any other. Writing a new nss.db that holds everything
+ * (compaction) therefore retires the delta in the same rename. The rules
+ * that merge the two live in the nssdb_pair_* calls below, which the NSS
+ * module and the writers both use.
  */
 
 #define NSSDB_MAX_USERS 10000000u
@@ -64,6 +73,20 @@ struct nssdb_group_in {
  */
 int nssdb_write(const char *path, const struct nssdb_settings *s, const struct nssdb_user_in *users, size_t n_users,
                 const struct nssdb_group_in *groups, size_t n_groups);
+
+/*
+ * Write a delta of the nss.db whose generation is base_generation: users
+ * that nss.db does not hold, their cloudauth groups (a group nss.db has too
+ * is listed under its name and gid, and gets the delta users as members).
+ * The same checks as nssdb_write() within the file; the caller keeps the
+ * two files apart (no user or group of one shadowing the other).
+ */
+int nssdb_write_delta(const char *path, uint64_t base_generation, const struct nssdb_settings *s,
+                      const struct nssdb_user_in *users, size_t n_users, const struct nssdb_group_in *groups,
+                      size_t n_groups);
+
+/* The delta's path for a base path: "x.db" -> "x.delta.db", else path + ".delta". -ENAMETOOLONG when short. */
+int nssdb_delta_path(const char *base_path, char *ret, size_t size);
 
 /* Reader. Views point into the mapping and are valid until nssdb_close(). */
 struct nssdb;
@@ -113,3 +136,63 @@ int nssdb_group_at(const struct nssdb *db, size_t i, struct nssdb_group_view *re
 
 /* The k-th member name of a group view. */
 const char *nssdb_group_member(const struct nssdb *db, const struct nssdb_group_view *g, uint32_t k);
+
+/* A base file's own generation (0 for a delta), and the base generation a delta extends (0 for a base). */
+uint64_t nssdb_generation(const struct nssdb *db);
+uint64_t nssdb_base_generation(const struct nssdb *db);
+/* Whether delta is a delta of exactly this base. */
+bool nssdb_delta_belongs(const struct nssdb *base, const struct nssdb *delta);
+
+/*
+ * nss.db and its delta read as one. A user lives in one file; should a
+ * delta user collide with anything in the base (name or uid of a user or
+ * group), the base wins and the delta entry is not shown. Groups that exist
+ * in both (same name and gid) are one group whose members are the base's
+ * then the delta's. Lookups are O(1) plus, for groups, the delta's members;
+ * none allocates.
+ */
+struct nssdb_pair {
+        struct nssdb *base;
+        struct nssdb *delta; /* NULL when absent, unusable or of another base */
+};
+
+/*
+ * Open base_path and, when it extends that base, delta_path (the delta is
+ * opened first, so a base replaced meanwhile is the newer one, and a newer
+ * base holds every user of the delta it retired). Errors are the base's;
+ * *ret_delta_error (may be NULL) gets 0 when the delta is used, -ENOENT when
+ * there is none, -ESTALE when it extends another base, else why nssdb_open
+ * refused it. *ret set only on success.
+ */
+int nssdb_pair_open(const char *base_path, const char *delta_path, struct nssdb_pair *ret, int *ret_delta_error);
+void nssdb_pair_close(struct nssdb_pair *p);
+
+struct nssdb_pair_group_view {
+        const char *name;
+        uint32_t gid;
+        uint32_t n_members;  /* both files, without duplicates */
+        bool private_group;
+        /* Where the members come from: */
+        struct nssdb_group_view in_base, in_delta;
+        bool has_base, has_delta;
+};
+
+int nssdb_pair_user_by_name(const struct nssdb_pair *p, const char *name, struct nssdb_user_view *ret);
+int nssdb_pair_user_by_uid(const struct nssdb_pair *p, uint32_t uid, struct nssdb_user_view *ret);
+int nssdb_pair_group_by_name(const struct nssdb_pair *p, const char *name, struct nssdb_pair_group_view *ret);
+int nssdb_pair_group_by_gid(const struct nssdb_pair *p, uint32_t gid, struct nssdb_pair_group_view *ret);
+/* Whether id is the uid or gid of anything in either file (shown or not): never synthesise it. */
+bool nssdb_pair_id_used(const struct nssdb_pair *p, uint32_t id);
+
+/*
+ * Enumeration: base entries in file order, then the delta's that are shown.
+ * The entry at the first position >= pos; *ret_next is the position after
+ * it. -ESRCH past the end.
+ */
+int nssdb_pair_user_next(const struct nssdb_pair *p, size_t pos, struct nssdb_user_view *ret, size_t *ret_next);
+int nssdb_pair_group_next(const struct nssdb_pair *p, size_t pos, struct nssdb_pair_group_view *ret,
+                          size_t *ret_next);
+
+/* Members of a pair group one by one: *cursor starts at 0; NULL after the last. */
+const char *nssdb_pair_group_member_next(const struct nssdb_pair *p, const struct nssdb_pair_group_view *g,
+                                         uint32_t *cursor);

@@ -13,7 +13,7 @@
 
 #include "nssdb.h"
 
-#define HEADER_SIZE 200
+#define HEADER_SIZE 216
 #define OFF_HEADER_CRC 32
 #define OFF_BODY_CRC 36
 

@@ -17,7 +17,7 @@
 #define OFF_HEADER_CRC 32
 #define OFF_BODY_CRC 36
 #define OFF_N_USERS 80
-#define HEADER_SIZE 200
+#define HEADER_SIZE 216
 
 static char dir[] = "/tmp/test-nssdb.XXXXXX";
 static char db_path[256];
@@ -430,8 +430,13 @@ static void test_corruption(void) {
         buf[0] = 'X';
         fix_crcs(buf, len);
         CHECK_INT(open_raw(buf, len), -EBADMSG);
+        /* Version 1 (no generations) and any later one are refused, so the writer rebuilds. */
         memcpy(buf, orig, len);
-        buf[OFF_VERSION] = 2;
+        buf[OFF_VERSION] = 1;
+        fix_crcs(buf, len);
+        CHECK_INT(open_raw(buf, len), -EBADMSG);
+        memcpy(buf, orig, len);
+        buf[OFF_VERSION] = 3;
         fix_crcs(buf, len);
         CHECK_INT(open_raw(buf, len), -EBADMSG);
 
