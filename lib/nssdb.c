@@ -656,6 +656,7 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
         /* Lay out the fixed-size sections; gids and members are placed after filling. */
         off = align8(sizeof(struct nssdb_header));
         pool.base = (char *) buf + off;
+        pool.base[0] = 0;
         pool.used = 1;
         h->section[SECTION_POOL].offset = (uint32_t) off;
         pool_reserved = align8(pool_size);

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * glibc NSS adapter over the nss.db reader. Every entry point saves errno,
- * validates its input, takes the one mutex that guards the current mapping,
- * refreshes the mapping if the file was replaced (one stat()), copies the
- * answer into the caller's buffer and restores errno. No network, no file
- * locks, no calls back into NSS, nothing on stdout or stderr.
+ * validates its input, takes the one mutex that guards the current mappings,
+ * refreshes a mapping if its file was replaced (one stat() each for nss.db
+ * and its delta), copies the answer into the caller's buffer and restores
+ * errno. How the two files merge is nssdb_pair_*'s business, shared with the
+ * writers. No network, no file locks, no calls back into NSS, nothing on
+ * stdout or stderr.
  */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -27,12 +30,17 @@
 #define DB_PATH_DEFAULT CLOUDAUTH_STATE_DIR "/nss.db"
 
 static pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct nssdb *db_current;
-static struct stat db_st;
-/* The last file that failed to open, so it is neither re-validated nor re-logged on every call. */
-static struct stat bad_st;
-static bool bad_valid;
-static int bad_error;
+
+struct db_slot {
+        struct nssdb *db;
+        struct stat st;
+        /* The last file that failed to open, so it is neither re-validated nor re-logged on every call. */
+        struct stat bad_st;
+        bool bad_valid;
+        int bad_error;
+};
+
+static struct db_slot slot_base, slot_delta;
 static size_t pw_cursor, gr_cursor;
 
 static bool same_file(const struct stat *a, const struct stat *b) {
@@ -48,59 +56,86 @@ static const char *db_path(void) {
         return p && *p ? p : DB_PATH_DEFAULT;
 }
 
-static void db_drop(void) {
-        nssdb_close(db_current);
-        db_current = NULL;
+static void slot_drop(struct db_slot *slot) {
+        nssdb_close(slot->db);
+        slot->db = NULL;
 }
 
 /*
- * With db_lock held: make db_current the mapping of the file the path names
- * now. -ENOENT when there is no file (a host nobody logged in to yet),
- * another negative errno when it cannot be used.
+ * With db_lock held: make slot->db the mapping of the file path names now.
+ * -ENOENT when there is no file, another negative errno (logged once per
+ * file) when it cannot be used. want_delta says which kind the file must be.
  */
-static int db_acquire(const struct nssdb **ret) {
-        const char *path = db_path();
+static int slot_refresh(struct db_slot *slot, const char *path, bool want_delta) {
         struct nssdb *db = NULL;
         struct stat st, mapped;
         int r;
 
         if (stat(path, &st) < 0) {
                 r = -errno;
-                db_drop();
+                slot_drop(slot);
                 return r;
         }
-        if (db_current && same_file(&st, &db_st)) {
-                *ret = db_current;
+        if (slot->db && same_file(&st, &slot->st))
                 return 0;
-        }
-        db_drop();
-        if (bad_valid && same_file(&st, &bad_st))
-                return bad_error;
+        slot_drop(slot);
+        if (slot->bad_valid && same_file(&st, &slot->bad_st))
+                return slot->bad_error;
 
         r = nssdb_open(path, &db, &mapped);
+        if (r >= 0 && (nssdb_base_generation(db) != 0) != want_delta) {
+                nssdb_close(db);
+                r = -EBADMSG;
+        }
         if (r < 0) {
                 if (r == -ENOENT)
                         return r;
-                if (!bad_valid || st.st_dev != bad_st.st_dev || st.st_ino != bad_st.st_ino) {
+                if (!slot->bad_valid || st.st_dev != slot->bad_st.st_dev || st.st_ino != slot->bad_st.st_ino) {
                         const char *why = strerrordesc_np(-r);
 
-                        syslog(LOG_AUTHPRIV | LOG_ERR, "cloudauth: cannot use %s: %s", path, why ? why : "error");
+                        syslog(LOG_AUTHPRIV | LOG_ERR, "cloudauth: cannot use %s: %s%s", path, why ? why : "error",
+                               want_delta ? "; answering from the main file alone" : "");
                 }
-                bad_st = st;
-                bad_valid = true;
-                bad_error = r;
+                slot->bad_st = st;
+                slot->bad_valid = true;
+                slot->bad_error = r;
                 return r;
         }
-        db_current = db;
-        db_st = mapped;
-        *ret = db;
+        slot->db = db;
+        slot->st = mapped;
         return 0;
 }
 
-/* On dlclose() and at exit: give back the mapping and its small descriptor. */
+/*
+ * With db_lock held: the current pair. The delta is looked at first, so the
+ * base seen after it is the one it extends or a newer one, and a newer base
+ * holds every user of the delta it retired: a user never vanishes between
+ * the two checks. -ENOENT when there is no nss.db (a host nobody logged in
+ * to yet); a delta that is missing, unusable or of another base leaves the
+ * base alone.
+ */
+static int db_acquire(struct nssdb_pair *ret) {
+        const char *path = db_path();
+        char delta_path[PATH_MAX];
+        int r;
+
+        if (nssdb_delta_path(path, delta_path, sizeof(delta_path)) < 0 ||
+            slot_refresh(&slot_delta, delta_path, true) < 0)
+                slot_drop(&slot_delta);
+        if ((r = slot_refresh(&slot_base, path, false)) < 0)
+                return r;
+        *ret = (struct nssdb_pair){
+                .base = slot_base.db,
+                .delta = nssdb_delta_belongs(slot_base.db, slot_delta.db) ? slot_delta.db : NULL,
+        };
+        return 0;
+}
+
+/* On dlclose() and at exit: give back the mappings and their small descriptors. */
 __attribute__((destructor)) static void db_unload(void) {
         pthread_mutex_lock(&db_lock);
-        db_drop();
+        slot_drop(&slot_base);
+        slot_drop(&slot_delta);
         pthread_mutex_unlock(&db_lock);
 }
 
@@ -205,24 +240,29 @@ static int pack_passwd(const struct nssdb *db, const char *name, uint32_t uid, c
         return 0;
 }
 
-static int pack_group(const struct nssdb *db, const struct nssdb_group_view *g, struct group *gr, char *buf,
-                      size_t buflen) {
+static int pack_group(const struct nssdb_pair *p, const struct nssdb_pair_group_view *g, struct group *gr,
+                      char *buf, size_t buflen) {
         size_t pad = (alignof(char *) - ((uintptr_t) buf & (alignof(char *) - 1))) & (alignof(char *) - 1);
         size_t need = pad + ((size_t) g->n_members + 1) * sizeof(char *) + strlen(g->name) + 1 + 2;
         struct packer k;
+        const char *m;
+        uint32_t cursor = 0, n = 0;
         char **mem;
 
-        for (uint32_t i = 0; i < g->n_members; i++)
-                need += strlen(nssdb_group_member(db, g, i)) + 1;
+        while (n < g->n_members && (m = nssdb_pair_group_member_next(p, g, &cursor))) {
+                need += strlen(m) + 1;
+                n++;
+        }
         if (!buf || buflen < need)
                 return -ERANGE;
 
         mem = (char **) (void *) (buf + pad);
-        k.p = (char *) (mem + g->n_members + 1);
-        k.left = buflen - pad - ((size_t) g->n_members + 1) * sizeof(char *);
-        for (uint32_t i = 0; i < g->n_members; i++)
-                mem[i] = pack_str(&k, nssdb_group_member(db, g, i));
-        mem[g->n_members] = NULL;
+        k.p = (char *) (mem + n + 1);
+        k.left = buflen - pad - ((size_t) n + 1) * sizeof(char *);
+        cursor = 0;
+        for (uint32_t i = 0; i < n; i++)
+                mem[i] = pack_str(&k, nssdb_pair_group_member_next(p, g, &cursor));
+        mem[n] = NULL;
         gr->gr_name = pack_str(&k, g->name);
         gr->gr_passwd = pack_str(&k, "*");
         gr->gr_gid = g->gid;
@@ -284,15 +324,15 @@ static int name_resolve(const struct nssdb *db, const char *name, struct name_pa
 }
 
 /* A cached user by the name as given, else by the local name it maps to. */
-static int user_find(const struct nssdb *db, const char *name, struct name_parts *parts, bool *ret_mapped,
+static int user_find(const struct nssdb_pair *p, const char *name, struct name_parts *parts, bool *ret_mapped,
                      struct nssdb_user_view *ret) {
         *ret_mapped = false;
-        if (nssdb_user_by_name(db, name, ret) == 0)
+        if (nssdb_pair_user_by_name(p, name, ret) == 0)
                 return 0;
-        if (name_resolve(db, name, parts) < 0)
+        if (name_resolve(p->base, name, parts) < 0)
                 return -ESRCH;
         *ret_mapped = true;
-        return nssdb_user_by_name(db, parts->local, ret);
+        return nssdb_pair_user_by_name(p, parts->local, ret);
 }
 
 /* ---- passwd ---- */
@@ -316,7 +356,7 @@ NSS_PUBLIC enum nss_status _nss_cloudauth_initgroups_dyn(const char *user, gid_t
                                                          int *errnop);
 
 static int getpwnam_locked(const char *name, struct passwd *pw, char *buf, size_t buflen) {
-        const struct nssdb *db;
+        struct nssdb_pair p;
         struct nssdb_user_view u;
         struct nssdb_settings s;
         struct name_parts parts;
@@ -324,23 +364,19 @@ static int getpwnam_locked(const char *name, struct passwd *pw, char *buf, size_
         uint32_t uid;
         int r;
 
-        if ((r = db_acquire(&db)) < 0)
+        if ((r = db_acquire(&p)) < 0)
                 return r;
-        if (user_find(db, name, &parts, &mapped, &u) == 0)
-                return pack_passwd(db, u.name, u.uid, u.gecos, pw, buf, buflen);
+        if (user_find(&p, name, &parts, &mapped, &u) == 0)
+                return pack_passwd(p.base, u.name, u.uid, u.gecos, pw, buf, buflen);
         if (!mapped)
                 return -ESRCH;
 
         /* Not cached yet but of an allowed domain: synthesise, so sshd reaches PAM on a first login. */
-        nssdb_settings_get(db, &s);
+        nssdb_settings_get(p.base, &s);
         uid = uidmap_user_uid(s.scope, parts.idp, s.uid_min, s.uid_max);
-        {
-                struct nssdb_group_view g;
-
-                if (nssdb_user_by_uid(db, uid, &u) == 0 || nssdb_group_by_gid(db, uid, &g) == 0)
-                        return -ESRCH;
-        }
-        return pack_passwd(db, parts.local, uid, "", pw, buf, buflen);
+        if (nssdb_pair_id_used(&p, uid))
+                return -ESRCH;
+        return pack_passwd(p.base, parts.local, uid, "", pw, buf, buflen);
 }
 
 enum nss_status _nss_cloudauth_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
@@ -359,15 +395,15 @@ enum nss_status _nss_cloudauth_getpwnam_r(const char *name, struct passwd *pw, c
 }
 
 static int getpwuid_locked(uid_t uid, struct passwd *pw, char *buf, size_t buflen) {
-        const struct nssdb *db;
+        struct nssdb_pair p;
         struct nssdb_user_view u;
         int r;
 
-        if ((r = db_acquire(&db)) < 0)
+        if ((r = db_acquire(&p)) < 0)
                 return r;
-        if ((r = nssdb_user_by_uid(db, (uint32_t) uid, &u)) < 0)
+        if ((r = nssdb_pair_user_by_uid(&p, (uint32_t) uid, &u)) < 0)
                 return r;
-        return pack_passwd(db, u.name, u.uid, u.gecos, pw, buf, buflen);
+        return pack_passwd(p.base, u.name, u.uid, u.gecos, pw, buf, buflen);
 }
 
 enum nss_status _nss_cloudauth_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen, int *errnop) {
@@ -396,15 +432,16 @@ enum nss_status _nss_cloudauth_endpwent(void) {
 }
 
 static int getpwent_locked(struct passwd *pw, char *buf, size_t buflen) {
-        const struct nssdb *db;
+        struct nssdb_pair p;
         struct nssdb_user_view u;
+        size_t next;
         int r;
 
-        if ((r = db_acquire(&db)) < 0 || (r = nssdb_user_at(db, pw_cursor, &u)) < 0 ||
-            (r = pack_passwd(db, u.name, u.uid, u.gecos, pw, buf, buflen)) < 0)
+        if ((r = db_acquire(&p)) < 0 || (r = nssdb_pair_user_next(&p, pw_cursor, &u, &next)) < 0 ||
+            (r = pack_passwd(p.base, u.name, u.uid, u.gecos, pw, buf, buflen)) < 0)
                 return r;
         /* Only a delivered entry advances: after ERANGE the caller retries the same one. */
-        pw_cursor++;
+        pw_cursor = next;
         return 0;
 }
 
@@ -423,13 +460,13 @@ enum nss_status _nss_cloudauth_getpwent_r(struct passwd *pw, char *buf, size_t b
 /* ---- group ---- */
 
 static int getgrnam_locked(const char *name, struct group *gr, char *buf, size_t buflen) {
-        const struct nssdb *db;
-        struct nssdb_group_view g;
+        struct nssdb_pair p;
+        struct nssdb_pair_group_view g;
         int r;
 
-        if ((r = db_acquire(&db)) < 0 || (r = nssdb_group_by_name(db, name, &g)) < 0)
+        if ((r = db_acquire(&p)) < 0 || (r = nssdb_pair_group_by_name(&p, name, &g)) < 0)
                 return r;
-        return pack_group(db, &g, gr, buf, buflen);
+        return pack_group(&p, &g, gr, buf, buflen);
 }
 
 enum nss_status _nss_cloudauth_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen,
@@ -448,13 +485,13 @@ enum nss_status _nss_cloudauth_getgrnam_r(const char *name, struct group *gr, ch
 }
 
 static int getgrgid_locked(gid_t gid, struct group *gr, char *buf, size_t buflen) {
-        const struct nssdb *db;
-        struct nssdb_group_view g;
+        struct nssdb_pair p;
+        struct nssdb_pair_group_view g;
         int r;
 
-        if ((r = db_acquire(&db)) < 0 || (r = nssdb_group_by_gid(db, (uint32_t) gid, &g)) < 0)
+        if ((r = db_acquire(&p)) < 0 || (r = nssdb_pair_group_by_gid(&p, (uint32_t) gid, &g)) < 0)
                 return r;
-        return pack_group(db, &g, gr, buf, buflen);
+        return pack_group(&p, &g, gr, buf, buflen);
 }
 
 enum nss_status _nss_cloudauth_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen, int *errnop) {
@@ -483,14 +520,15 @@ enum nss_status _nss_cloudauth_endgrent(void) {
 }
 
 static int getgrent_locked(struct group *gr, char *buf, size_t buflen) {
-        const struct nssdb *db;
-        struct nssdb_group_view g;
+        struct nssdb_pair p;
+        struct nssdb_pair_group_view g;
+        size_t next;
         int r;
 
-        if ((r = db_acquire(&db)) < 0 || (r = nssdb_group_at(db, gr_cursor, &g)) < 0 ||
-            (r = pack_group(db, &g, gr, buf, buflen)) < 0)
+        if ((r = db_acquire(&p)) < 0 || (r = nssdb_pair_group_next(&p, gr_cursor, &g, &next)) < 0 ||
+            (r = pack_group(&p, &g, gr, buf, buflen)) < 0)
                 return r;
-        gr_cursor++;
+        gr_cursor = next;
         return 0;
 }
 
@@ -522,13 +560,13 @@ static bool gid_listed(const gid_t *v, long int n, gid_t gid) {
  */
 static int initgroups_locked(const char *user, gid_t group, long int *start, long int *size, gid_t **groupsp,
                              long int limit) {
-        const struct nssdb *db;
+        struct nssdb_pair p;
         struct nssdb_user_view u;
         struct name_parts parts;
         bool mapped;
         int r;
 
-        if ((r = db_acquire(&db)) < 0 || (r = user_find(db, user, &parts, &mapped, &u)) < 0)
+        if ((r = db_acquire(&p)) < 0 || (r = user_find(&p, user, &parts, &mapped, &u)) < 0)
                 return r;
         for (uint32_t i = 0; i < u.n_gids; i++) {
                 gid_t gid = u.gids[i];
