@@ -226,9 +226,11 @@ static const struct {
         const char *reason;
 } authorization_errors[] = {
         { "access_denied", OAUTH_ACCESS_DENIED, "sign-in denied at the provider" },
-        { "unauthorized_client", OAUTH_CLIENT_ERROR, "the provider does not allow this client the authorization code grant" },
+        { "unauthorized_client", OAUTH_CLIENT_ERROR,
+          "the provider does not allow this client the authorization code grant" },
         { "invalid_scope", OAUTH_INVALID_SCOPE, "the provider refused the requested scopes" },
-        { "unsupported_response_type", OAUTH_UNSUPPORTED_GRANT, "the provider does not offer the authorization code grant" },
+        { "unsupported_response_type", OAUTH_UNSUPPORTED_GRANT,
+          "the provider does not offer the authorization code grant" },
         { "temporarily_unavailable", OAUTH_UNREACHABLE, "the provider is temporarily unavailable" },
         { "server_error", OAUTH_UNREACHABLE, "the provider failed with a server error" },
 };
@@ -364,7 +366,10 @@ static void send_all(int fd, const char *buf, size_t len, long long deadline) {
 
 /* The page text is fixed per outcome: nothing the request carried is echoed back. */
 static void answer(int fd, int status, const char *title, const char *text, long long deadline) {
-        const char *status_text = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 431 ? "Request Header Fields Too Large" : "Bad Request";
+        const char *status_text = status == 200   ? "OK"
+                                  : status == 404 ? "Not Found"
+                                  : status == 431 ? "Request Header Fields Too Large"
+                                                  : "Bad Request";
         char body[1024], head[512];
         int bn, hn;
 

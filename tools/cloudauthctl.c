@@ -782,7 +782,9 @@ int main(int argc, char *argv[]) {
                 case ARG_PASSWORD:
                 case ARG_DEVICE:
                 case ARG_BROWSER:
-                        f = c == ARG_PASSWORD ? CTL_FLOW_PASSWORD : c == ARG_DEVICE ? CTL_FLOW_DEVICE : CTL_FLOW_BROWSER;
+                        f = c == ARG_PASSWORD ? CTL_FLOW_PASSWORD
+                            : c == ARG_DEVICE ? CTL_FLOW_DEVICE
+                                              : CTL_FLOW_BROWSER;
                         if (flow != CTL_FLOW_NONE && flow != f) {
                                 fprintf(stderr, "cloudauthctl: only one of --password, --device and --browser\n");
                                 return 2;
