@@ -6,7 +6,8 @@
 #include "tests.h"
 
 #define NOW ((time_t) 1700000000)
-#define SENTINEL ((char *) "sentinel")
+static char sentinel[] = "sentinel";
+#define SENTINEL sentinel
 
 #define VALID_PREFIX "{\"device_code\":\"dc\",\"verification_uri\":\"https://idp.example.com/device\","
 #define WITH_USER_CODE(uc) VALID_PREFIX "\"user_code\":" uc "}"
