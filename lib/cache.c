@@ -27,10 +27,21 @@
 #define NAME_MAX_LEN 255u /* nss.db's limit for user and group names */
 #define LOCAL_LINE_MAX (1024u * 1024)
 #define NSSDB_TMP_PREFIX "nss.db.tmp"
+#define DELTA_TMP_PREFIX "nss.delta.db.tmp"
+/* The delta is rewritten whole on every first login it takes; past this many users a
+ * compaction (one full write) is cheaper than keeping on rewriting a big delta. */
+#define DELTA_USERS_MIN_BOUND 1000u
+#define DELTA_USERS_BASE_SHARE 16u
 #define RECORD_TMP_PREFIX ".record.tmp."
 
 static const char *local_passwd_path = "/etc/passwd";
 static const char *local_group_path = "/etc/group";
+
+static size_t delta_bound_override;
+
+void cache_set_delta_bound(size_t max_users) {
+        delta_bound_override = max_users;
+}
 
 void cache_set_local_files(const char *passwd_path, const char *group_path) {
         local_passwd_path = passwd_path ? passwd_path : "/etc/passwd";
@@ -91,6 +102,22 @@ int cache_nssdb_path(const struct cloudauth_config *c, char **ret) {
         if (!c->state_dir)
                 return -EINVAL;
         if (asprintf(&p, "%s/nss.db", c->state_dir) < 0)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+/* nss.delta.db beside nss.db (the name nssdb_delta_path() derives, which the NSS module uses too). */
+static int cache_delta_path(const struct cloudauth_config *c, char **ret) {
+        _cleanup_free_ char *base = NULL;
+        char buf[4096];
+        char *p;
+        int r;
+
+        if ((r = cache_nssdb_path(c, &base)) < 0 || (r = nssdb_delta_path(base, buf, sizeof(buf))) < 0)
+                return r;
+        p = strdup(buf);
+        if (!p)
                 return -ENOMEM;
         *ret = p;
         return 0;
@@ -508,6 +535,7 @@ static void stale_temp_remove(const struct cloudauth_config *c, const struct log
                 return;
         while ((de = readdir(d)))
                 if (strncmp(de->d_name, NSSDB_TMP_PREFIX, strlen(NSSDB_TMP_PREFIX)) == 0 ||
+                    strncmp(de->d_name, DELTA_TMP_PREFIX, strlen(DELTA_TMP_PREFIX)) == 0 ||
                     strncmp(de->d_name, RECORD_TMP_PREFIX, strlen(RECORD_TMP_PREFIX)) == 0) {
                         if (unlinkat(dirfd(d), de->d_name, 0) == 0)
                                 log_debug(log, "%s/%s: removed a temporary file left by an interrupted writer",
@@ -708,7 +736,11 @@ static int index_init(struct index *x, size_t n) {
 }
 
 struct model {
-        struct nssdb *db;            /* source of the incremental path; users/groups point into it */
+        /* Source of the incremental path (users/groups point into it): pair.base is NULL for a model
+         * built from records. users[0..n_base_users) are nss.db's, the rest the delta's and new ones. */
+        struct nssdb_pair pair;
+        size_t n_base_users;
+        bool base_changed;           /* a user or group of nss.db was removed: only a full write says so */
         struct cache_user **records; /* source of the full path */
         size_t n_records;
         uint32_t *gid_pool;          /* gids of users built from records */
@@ -724,8 +756,7 @@ struct model {
 };
 
 static void model_done(struct model *m) {
-        if (m->db)
-                nssdb_close(m->db);
+        nssdb_pair_close(&m->pair);
         cache_user_list_free(m->records, m->n_records);
         free(m->gid_pool);
         free(m->user_rec);
@@ -766,9 +797,9 @@ static int model_group_add(struct model *m, const char *name, uint32_t gid) {
 
 /* Lookups: an index into m->users / m->groups, or -1. */
 static ssize_t model_find_uid(const struct model *m, uint32_t uid) {
-        if (m->db) {
+        if (m->pair.base) {
                 struct nssdb_user_view v;
-                if (nssdb_user_by_uid(m->db, uid, &v) < 0)
+                if (nssdb_pair_user_by_uid(&m->pair, uid, &v) < 0)
                         return -1;
         } else if (m->by_uid.slots) {
                 for (size_t i = hash_u32(uid) & m->by_uid.mask; m->by_uid.slots[i]; i = (i + 1) & m->by_uid.mask)
@@ -785,9 +816,9 @@ static ssize_t model_find_uid(const struct model *m, uint32_t uid) {
 static ssize_t model_find_name(const struct model *m, const char *name) {
         uint32_t uid;
 
-        if (m->db) {
+        if (m->pair.base) {
                 struct nssdb_user_view v;
-                if (nssdb_user_by_name(m->db, name, &v) < 0)
+                if (nssdb_pair_user_by_name(&m->pair, name, &v) < 0)
                         return -1;
                 uid = v.uid;
         } else if (m->by_name.slots) {
@@ -839,38 +870,49 @@ static void index_put(struct index *x, uint64_t h, size_t element) {
         x->slots[i] = element + 1;
 }
 
-/* The incremental source: every user and every cloudauth (non-private) group of the current nss.db. */
-static int model_from_nssdb(struct model *m, const char *path, const struct logger *log) {
-        size_t n_users, n_groups;
-        int r;
+/*
+ * The incremental source: every user and every cloudauth (non-private)
+ * group that NSS shows now, nss.db's first. A delta that is missing or
+ * belongs to an older nss.db (a compaction retired it) is no loss: nss.db
+ * holds its users. A corrupt delta is: its users are only in the records,
+ * so the caller rebuilds from them.
+ */
+static int model_from_nssdb(struct model *m, const char *path, const char *delta, const struct logger *log) {
+        size_t n_users, n_delta, pos;
+        struct nssdb_user_view v;
+        struct nssdb_pair_group_view g;
+        int r, rd;
 
-        r = nssdb_open(path, &m->db, NULL);
+        r = nssdb_pair_open(path, delta, &m->pair, &rd);
         if (r < 0)
                 return r;
-        n_users = nssdb_n_users(m->db);
-        n_groups = nssdb_n_groups(m->db);
-        m->users = malloc((n_users + 1) * sizeof(*m->users));
+        if (rd < 0 && rd != -ENOENT && rd != -ESTALE) {
+                log_warn(log, "%s: not usable (%s)", delta, strerror(-rd));
+                return -EBADMSG;
+        }
+        n_users = nssdb_n_users(m->pair.base);
+        n_delta = m->pair.delta ? nssdb_n_users(m->pair.delta) : 0;
+        m->users = malloc((n_users + n_delta + 1) * sizeof(*m->users));
         if (!m->users)
                 return -ENOMEM;
-        m->cap_users = n_users + 1;
-        for (size_t i = 0; i < n_users; i++) {
-                struct nssdb_user_view v;
-
-                if ((r = nssdb_user_at(m->db, i, &v)) < 0)
-                        return log_error_errno(log, -EBADMSG, "%s: user %zu cannot be read", path, i);
+        m->cap_users = n_users + n_delta + 1;
+        for (pos = 0; nssdb_pair_user_next(&m->pair, pos, &v, &pos) >= 0;)
                 m->users[m->n_users++] = (struct nssdb_user_in) {
                         .name = v.name, .uid = v.uid, .gecos = v.gecos && *v.gecos ? v.gecos : NULL,
                         .gids = v.gids, .n_gids = v.n_gids,
                 };
-        }
-        for (size_t i = 0; i < n_groups; i++) {
-                struct nssdb_group_view g;
+        m->n_base_users = n_users;
+        /* nss.db's groups as they are (merged delta members do not matter here), then the delta's own. */
+        for (size_t i = 0; i < nssdb_n_groups(m->pair.base); i++) {
+                struct nssdb_group_view bg;
 
-                if ((r = nssdb_group_at(m->db, i, &g)) < 0)
-                        return log_error_errno(log, -EBADMSG, "%s: group %zu cannot be read", path, i);
-                if (!g.private_group && (r = model_group_add(m, g.name, g.gid)) < 0)
+                if (nssdb_group_at(m->pair.base, i, &bg) >= 0 && !bg.private_group &&
+                    (r = model_group_add(m, bg.name, bg.gid)) < 0)
                         return r;
         }
+        for (pos = nssdb_n_groups(m->pair.base); nssdb_pair_group_next(&m->pair, pos, &g, &pos) >= 0;)
+                if (!g.private_group && (r = model_group_add(m, g.name, g.gid)) < 0)
+                        return r;
         return 0;
 }
 
@@ -1071,16 +1113,93 @@ static int settings_init(const struct cloudauth_config *c, struct nssdb_settings
         return 0;
 }
 
+/*
+ * Everything into a new nss.db (a compaction when there was a delta). Its
+ * new generation retires the delta in the same rename, so readers never see
+ * a user twice or not at all; the delta file is then only removed.
+ */
 static int model_write(const struct model *m, const struct cloudauth_config *c, const struct logger *log) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *delta = NULL;
         struct nssdb_settings s;
         char **domains;
         int r;
 
-        if ((r = cache_nssdb_path(c, &path)) < 0 || (r = settings_init(c, &s, &domains)) < 0)
+        if ((r = cache_nssdb_path(c, &path)) < 0 || (r = cache_delta_path(c, &delta)) < 0 ||
+            (r = settings_init(c, &s, &domains)) < 0)
                 return r;
         r = nssdb_write(path, &s, m->users, m->n_users, m->groups, m->n_groups);
         domains_free(domains);
+        if (r < 0)
+                return log_error_errno(log, r, "%s: cannot write: %s", path, strerror(-r));
+        if (unlink(delta) < 0 && errno != ENOENT)
+                log_warn(log, "%s: cannot remove (%s); it is ignored, being of an older nss.db", delta,
+                         strerror(errno));
+        return 0;
+}
+
+/* How many users the delta may hold before the next change compacts it into nss.db. */
+static size_t delta_bound(size_t n_base_users) {
+        size_t share = n_base_users / DELTA_USERS_BASE_SHARE;
+
+        if (delta_bound_override)
+                return delta_bound_override;
+        return share > DELTA_USERS_MIN_BOUND ? share : DELTA_USERS_MIN_BOUND;
+}
+
+/*
+ * Only the users that are not in nss.db, into the delta: when nss.db itself
+ * need not change (none of its users or groups went, same settings) and the
+ * delta stays small. 0 when written, -EAGAIN when a full write is needed.
+ */
+static int model_write_delta(struct model *m, const struct cloudauth_config *c, const struct logger *log) {
+        _cleanup_free_ char *path = NULL, **domains = NULL;
+        _cleanup_free_ struct nssdb_group_in *groups = NULL;
+        const struct nssdb_user_in *users = m->users + m->n_base_users;
+        size_t n_users = m->n_users - m->n_base_users, n_groups = 0, n_gids = 0;
+        struct nssdb_settings s;
+        struct index seen = {0};
+        int r;
+
+        if (!m->pair.base || m->base_changed || m->n_base_users != nssdb_n_users(m->pair.base) ||
+            n_users > delta_bound(m->n_base_users))
+                return -EAGAIN;
+        if ((r = settings_init(c, &s, &domains)) < 0)
+                return r;
+        if (!nssdb_settings_equal(m->pair.base, &s))
+                return -EAGAIN;
+
+        /* The cloudauth groups the delta users are in, each once: new ones and nss.db's alike. */
+        for (size_t i = 0; i < n_users; i++)
+                n_gids += users[i].n_gids;
+        groups = malloc((n_gids + 1) * sizeof(*groups));
+        free(m->by_gid.slots);
+        m->by_gid.slots = NULL;
+        if (!groups || (r = index_init(&m->by_gid, m->n_groups + 1)) < 0 || (r = index_init(&seen, n_gids + 1)) < 0) {
+                free(seen.slots);
+                return -ENOMEM;
+        }
+        for (size_t k = 0; k < m->n_groups; k++)
+                index_put(&m->by_gid, hash_u32(m->groups[k].gid), k);
+        for (size_t i = 0; i < n_users; i++)
+                for (size_t j = 0; j < users[i].n_gids; j++) {
+                        uint32_t gid = users[i].gids[j];
+                        ssize_t k = model_find_gid(m, gid);
+                        bool dup = false;
+
+                        if (k < 0)
+                                continue; /* a local group granted by a role */
+                        for (size_t x = hash_u32(gid) & seen.mask; seen.slots[x] && !dup; x = (x + 1) & seen.mask)
+                                dup = groups[seen.slots[x] - 1].gid == gid;
+                        if (dup)
+                                continue;
+                        groups[n_groups] = m->groups[k];
+                        index_put(&seen, hash_u32(gid), n_groups++);
+                }
+        free(seen.slots);
+
+        if ((r = cache_delta_path(c, &path)) < 0)
+                return r;
+        r = nssdb_write_delta(path, nssdb_generation(m->pair.base), &s, users, n_users, groups, n_groups);
         if (r < 0)
                 return log_error_errno(log, r, "%s: cannot write: %s", path, strerror(-r));
         return 0;
@@ -1095,9 +1214,11 @@ static int model_load(struct model *m, const struct cloudauth_config *c, const s
         _cleanup_free_ char *path = NULL;
         int r;
 
-        if ((r = cache_nssdb_path(c, &path)) < 0)
+        _cleanup_free_ char *delta = NULL;
+
+        if ((r = cache_nssdb_path(c, &path)) < 0 || (r = cache_delta_path(c, &delta)) < 0)
                 return r;
-        r = model_from_nssdb(m, path, log);
+        r = model_from_nssdb(m, path, delta, log);
         if (r >= 0)
                 return 0;
         if (r == -ENOMEM)
@@ -1137,10 +1258,14 @@ static int model_remove_users(struct model *m, const uint32_t *removed, size_t n
                         m->users[j++] = m->users[i];
                         continue;
                 }
+                if (i < m->n_base_users)
+                        m->base_changed = true;
                 removed_names[n_names++] = (char *) m->users[i].name;
                 for (size_t g = 0; g < m->users[i].n_gids; g++)
                         candidates[n_candidates++] = m->users[i].gids[g];
         }
+        /* Kept users keep their order, so users[n_base_users..] are still the delta's while no user
+         * of nss.db went; once one did, only a full write follows and the split no longer matters. */
         m->n_users = j;
         /* Indexes over users are stale after compaction; lookups fall back to scanning. */
         free(m->by_uid.slots);
@@ -1158,24 +1283,31 @@ static int model_remove_users(struct model *m, const uint32_t *removed, size_t n
                         continue; /* a local group granted by a role */
                 for (size_t g = 0; g < n_kept && !referenced; g++)
                         referenced = kept_gids[g] == gid;
-                if (!referenced && m->db) {
-                        struct nssdb_group_view v;
+                if (!referenced && m->pair.base) {
+                        struct nssdb_pair_group_view v;
 
-                        /* Members of the old file that stay: anyone not being removed. */
-                        if (nssdb_group_by_gid(m->db, gid, &v) >= 0)
-                                for (uint32_t x = 0; x < v.n_members && !referenced; x++) {
-                                        const char *member = nssdb_group_member(m->db, &v, x);
+                        /* Members in the old files that stay: anyone not being removed. */
+                        if (nssdb_pair_group_by_gid(&m->pair, gid, &v) >= 0) {
+                                uint32_t cursor = 0;
+                                const char *member;
+
+                                while (!referenced && (member = nssdb_pair_group_member_next(&m->pair, &v, &cursor))) {
                                         bool was_removed = false;
 
                                         for (size_t r = 0; r < n_names && !was_removed; r++)
-                                                was_removed = member && streq(member, removed_names[r]);
-                                        referenced = member && !was_removed;
+                                                was_removed = streq(member, removed_names[r]);
+                                        referenced = !was_removed;
                                 }
+                        }
                 } else if (!referenced)
                         for (size_t u = 0; u < m->n_users && !referenced; u++)
                                 for (size_t g = 0; g < m->users[u].n_gids && !referenced; g++)
                                         referenced = m->users[u].gids[g] == gid;
                 if (!referenced) {
+                        struct nssdb_group_view v;
+
+                        if (m->pair.base && nssdb_group_by_gid(m->pair.base, gid, &v) >= 0)
+                                m->base_changed = true;
                         m->groups[k] = m->groups[--m->n_groups];
                         /* The indexes over groups are stale now; lookups fall back to scanning. */
                         free(m->by_gid.slots);
@@ -1476,11 +1608,11 @@ static bool nssdb_entry_unchanged(const struct cloudauth_config *c, const struct
         struct nssdb_user_view v;
         size_t n = 0;
 
-        if (!m->db || nssdb_user_by_uid(m->db, u->uid, &v) < 0 || !streq(v.name, u->username) ||
+        if (!m->pair.base || nssdb_pair_user_by_uid(&m->pair, u->uid, &v) < 0 || !streq(v.name, u->username) ||
             !streq(v.gecos, gecos ? gecos : ""))
                 return false;
         /* A changed uid_range, home, shell or domain must reach the file too. */
-        if (settings_init(c, &settings, &domains) < 0 || !nssdb_settings_equal(m->db, &settings))
+        if (settings_init(c, &settings, &domains) < 0 || !nssdb_settings_equal(m->pair.base, &settings))
                 return false;
 
         /* nss.db keeps gids sorted and unique, without the user's own. */
@@ -1495,9 +1627,9 @@ static bool nssdb_entry_unchanged(const struct cloudauth_config *c, const struct
                         return false;
 
         for (size_t i = 0; i < u->n_groups; i++) {
-                struct nssdb_group_view g;
+                struct nssdb_pair_group_view g;
 
-                if (nssdb_group_by_gid(m->db, u->groups[i].gid, &g) < 0 || g.private_group ||
+                if (nssdb_pair_group_by_gid(&m->pair, u->groups[i].gid, &g) < 0 || g.private_group ||
                     !streq(g.name, u->groups[i].name))
                         return false;
         }
@@ -1600,7 +1732,13 @@ static int store_login_locked(const struct cloudauth_config *c, const struct log
         if (r < 0)
                 return r;
         *ret_reason = "nss.db cannot be written";
-        if ((r = model_write(m, c, log)) < 0)
+        r = model_write_delta(m, c, log);
+        if (r == -EAGAIN)
+                r = model_write(m, c, log);
+        else if (r >= 0)
+                log_debug(log, "%s (uid %" PRIu32 ") written to the delta of nss.db (%zu users there)", u->username,
+                          uid, m->n_users - m->n_base_users);
+        if (r < 0)
                 return r;
 
         log_info(log, "stored %s (uid %" PRIu32 ", %zu IdP groups, %zu local groups)", u->username, uid, u->n_groups,
@@ -1676,25 +1814,31 @@ static int name_to_local(const struct cloudauth_config *c, const char *name, cha
  */
 static int user_find(const struct cloudauth_config *c, const struct logger *log, const char *name, bool scan_on_miss,
                      struct cache_user **ret) {
-        _cleanup_free_ char *local = NULL, *db_path = NULL, *lower = NULL;
+        _cleanup_free_ char *local = NULL, *db_path = NULL, *delta_path = NULL, *lower = NULL;
         struct cache_user **all = NULL, *u;
         struct nssdb_user_view v;
-        struct nssdb *db;
+        struct nssdb_pair pair;
         size_t n;
-        int r;
+        int r, rd;
 
         if (!c->state_dir)
                 return -EINVAL;
-        if ((r = name_to_local(c, name, &local)) < 0 || (r = cache_nssdb_path(c, &db_path)) < 0)
+        if ((r = name_to_local(c, name, &local)) < 0 || (r = cache_nssdb_path(c, &db_path)) < 0 ||
+            (r = cache_delta_path(c, &delta_path)) < 0)
                 return r;
         lower = strdup_lower(name);
         if (!lower)
                 return -ENOMEM;
 
-        r = nssdb_open(db_path, &db, NULL);
+        r = nssdb_pair_open(db_path, delta_path, &pair, &rd);
+        /* A corrupt delta hides its users: only the records can tell. */
+        if (r >= 0 && rd < 0 && rd != -ENOENT && rd != -ESTALE) {
+                nssdb_pair_close(&pair);
+                r = -EBADMSG;
+        }
         if (r >= 0) {
-                r = nssdb_user_by_name(db, local, &v);
-                nssdb_close(db);
+                r = nssdb_pair_user_by_name(&pair, local, &v);
+                nssdb_pair_close(&pair);
                 if (r >= 0) {
                         r = record_read(c, log, v.uid, &u);
                         if (r >= 0 && !streq(u->username, local) && !streq(u->idp_username, lower)) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +14,7 @@
  *   users/<uid>.json      root 0600: one user's record (no tokens in this version)
  *   users/subject-<hex>   root 0600: uid of a stable subject, hex = SHA-256 of the subject key
  *   nss.db                0644: compiled index for the NSS module (see nssdb.h)
+ *   nss.delta.db          0644: the users added since nss.db was last written whole
  *   lock                  0600: flock()ed exclusively by every writer
  * Every file is checked (owner root or the effective user, no group/other
  * write, regular, O_NOFOLLOW) before it is trusted; a corrupt record is an
@@ -92,3 +94,11 @@ int cache_nssdb_path(const struct cloudauth_config *c, char **ret);
  * which would answer with cloudauth's own entries. For tests.
  */
 void cache_set_local_files(const char *passwd_path, const char *group_path);
+
+/*
+ * nss.delta.db holds the users added since nss.db was last written whole
+ * (see nssdb.h); past max(1000, nss.db's users / 16) users the next change
+ * writes everything into a new nss.db. A nonzero max_users replaces that
+ * bound, 0 restores it. For tests.
+ */
+void cache_set_delta_bound(size_t max_users);
