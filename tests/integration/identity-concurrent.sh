@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 ns_enter "$@"
 require_module
 require_nss_module
+private_tmp
 n=50
 idp_users_file "$T/users.json" "$n"
 idp_start --users "$T/users.json"

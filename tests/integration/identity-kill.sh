@@ -8,6 +8,7 @@ source "$(dirname "$0")/lib.sh"
 ns_enter "$@"
 require_module
 require_nss_module
+private_tmp
 [[ -x "${CLOUDAUTH_CTL:-}" ]] || skip "cloudauthctl is not built"
 n=12
 idp_users_file "$T/users.json" "$n"

@@ -21,6 +21,7 @@ PAM_ELAPSED_MS=""
 SYSLOG_MARK=0
 REQUESTS_MARK=0
 EXTRA_IDPS=()
+PRIVATE_TMP=""
 
 now_ms() {
         local t=$EPOCHREALTIME
@@ -97,6 +98,12 @@ _cleanup() {
                         umount -R -l "$T/dev" 2>/dev/null
                 fi
                 rm -rf --one-file-system "$T"
+                # private_tmp: $T is a bind mount on a private /tmp; drop both, then the real, emptied $T.
+                if [[ -n "$PRIVATE_TMP" ]]; then
+                        umount -l "$T" 2>/dev/null
+                        umount -l /tmp 2>/dev/null
+                        rm -rf --one-file-system "$T"
+                fi
         fi
         exit "$rc"
 }
@@ -486,4 +493,19 @@ pam_spawn() { # OUTFILE SERVICE USER "OPS..." PASSWORD
         env LD_PRELOAD="$(_libpam_wrapper)" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
                 pamtester -v "$service" "$user" $ops <<<"$password" >"$out" 2>&1 &
         PAM_PID=$!
+}
+
+# A private /tmp in this test's namespace, with $T still at its path.
+# pam_wrapper keeps each running process's state in one of 62 fixed
+# /tmp/pam.X directories shared by every test on the machine: too few for
+# dozens of logins at once, and a killed pamtester leaves its slot behind.
+private_tmp() {
+        local fd
+        exec {fd}<"$T"
+        mount -t tmpfs -o mode=1777,size=64m cloudauth-tmp /tmp || fail "cannot mount a private /tmp"
+        PRIVATE_TMP=1
+        mkdir -m 0755 "$T"
+        # Not canonicalised: the name would resolve to the new, empty directory, the descriptor to the old one.
+        mount --no-canonicalize --bind "/proc/self/fd/$fd" "$T" || fail "cannot bind $T into the private /tmp"
+        exec {fd}<&-
 }
