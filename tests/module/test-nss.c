@@ -435,6 +435,160 @@ static void test_corrupt_and_missing(void) {
         CHECK_INT(p_getpwnam("alice", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
 }
 
+static char delta_path[320];
+
+/* A delta of the current nss.db: gina (new), a shadow of bob (a crash left him in both), a new group. */
+static int write_delta(uint32_t gina_uid) {
+        static const uint32_t gina_gids[] = { 300001, 300003, 27 };
+        static const uint32_t bob_shadow_gids[] = { 300001, 300003 };
+        struct nssdb_settings s = make_settings("/home/%d/%u");
+        struct nssdb_user_in users[] = {
+                { "gina", gina_uid, "Gina", gina_gids, ELEMENTSOF(gina_gids) },
+                { "bob", 200002, "Shadow", bob_shadow_gids, ELEMENTSOF(bob_shadow_gids) },
+        };
+        struct nssdb_group_in groups[] = { { "engineering", 300001 }, { "newteam", 300003 } };
+        struct nssdb *db = NULL;
+        uint64_t gen;
+        int r;
+
+        if ((r = nssdb_open(db_path, &db, NULL)) < 0)
+                return r;
+        gen = nssdb_generation(db);
+        nssdb_close(db);
+        return nssdb_write_delta(delta_path, gen, &s, users, ELEMENTSOF(users), groups, ELEMENTSOF(groups));
+}
+
+static void delta_small_buffers(void) {
+        struct group gr;
+
+        CHECK_SMALL_BUFFERS(p_getgrnam("engineering", &gr, buf, buflen, &e), {
+                CHECK_STR(gr.gr_mem[2], "gina");
+                CHECK(gr.gr_mem[3] == NULL);
+        });
+}
+
+/* A short buffer on the last delta entry neither skips nor repeats it. */
+static void delta_enumeration_small_buffer(void) {
+        struct passwd pw;
+        int e2 = -77;
+
+        CHECK_INT(p_setpwent(0), NSS_STATUS_SUCCESS);
+        for (unsigned n = 0; n < 4; n++)
+                CHECK_INT(p_getpwent(&pw, big, BIG, &e2), NSS_STATUS_SUCCESS);
+        CHECK_SMALL_BUFFERS(p_getpwent(&pw, buf, buflen, &e), { CHECK_STR(pw.pw_name, "gina"); });
+        CHECK_INT(p_getpwent(&pw, big, BIG, &e2), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_endpwent(), NSS_STATUS_SUCCESS);
+}
+
+static void test_delta(void) {
+        static const char *const users[] = { "alice", "bob", "carol@partner.org", "frank", "gina" };
+        static const char *const groups[] = { "alice", "bob", "carol@partner.org", "frank", "engineering", "everyone",
+                                              "gina", "newteam" };
+        /* gina holds the uid "yan" would be synthesised with. */
+        uint32_t gina = uidmap_user_uid(SCOPE, "yan@example.com", UID_MIN, UID_MAX);
+        struct passwd pw;
+        struct group gr;
+        long int start, size;
+        gid_t *gl;
+        int e = -77, fd;
+        size_t n;
+
+        CHECK_INT(write_db("Alice Liddell", "/home/%d/%u"), 0);
+        CHECK_INT(write_delta(gina), 0);
+        errno = 4242;
+        CHECK_INT(p_getpwnam("gina", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(pw.pw_uid, gina);
+        CHECK_STR(pw.pw_gecos, "Gina");
+        CHECK_STR(pw.pw_dir, "/home/example.com/gina");
+        CHECK_INT(p_getpwnam("Gina@example.com", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(pw.pw_uid, gina);
+        CHECK_INT(p_getpwuid(gina, &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_STR(pw.pw_name, "gina");
+        /* The base wins over a user left in both. */
+        CHECK_INT(p_getpwnam("bob", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_STR(pw.pw_gecos, "");
+        CHECK_INT(p_getpwuid(200002, &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_STR(pw.pw_gecos, "");
+        CHECK_INT(p_getpwnam("yan", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+
+        /* A group in both files: the base's record, members of both, each once. */
+        CHECK_INT(p_getgrnam("engineering", &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(gr.gr_gid, 300001);
+        CHECK_STR(gr.gr_mem[0], "alice");
+        CHECK_STR(gr.gr_mem[1], "bob");
+        CHECK(gr.gr_mem[2] && strcmp(gr.gr_mem[2], "gina") == 0);
+        CHECK(gr.gr_mem[2] && !gr.gr_mem[3]);
+        CHECK_INT(p_getgrgid(300001, &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK(gr.gr_mem[2] && strcmp(gr.gr_mem[2], "gina") == 0 && !gr.gr_mem[3]);
+        delta_small_buffers();
+        /* Only in the delta: bob's shadow is not a member. */
+        CHECK_INT(p_getgrgid(300003, &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_STR(gr.gr_name, "newteam");
+        CHECK_STR(gr.gr_mem[0], "gina");
+        CHECK(gr.gr_mem[1] == NULL);
+        CHECK_INT(p_getgrnam("gina", &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(gr.gr_gid, gina);
+        CHECK_STR(gr.gr_mem[0], "gina");
+        CHECK_INT(p_getgrgid(gina, &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_STR(gr.gr_name, "gina");
+
+        start = 1, size = 1;
+        gl = malloc(sizeof(gid_t));
+        gl[0] = gina;
+        CHECK_INT(p_initgroups("gina", gina, &start, &size, &gl, -1, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(start, 4);
+        CHECK(start == 4 && gl[1] == 27 && gl[2] == 300001 && gl[3] == 300003);
+        free(gl);
+        /* bob's groups are the base's: no 300003. */
+        start = 0, size = 0, gl = NULL;
+        CHECK_INT(p_initgroups("bob", 200002, &start, &size, &gl, -1, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(start, 3);
+        free(gl);
+
+        CHECK_INT(p_setpwent(0), NSS_STATUS_SUCCESS);
+        for (n = 0; p_getpwent(&pw, big, BIG, &e) == NSS_STATUS_SUCCESS; n++)
+                if (n < ELEMENTSOF(users))
+                        CHECK_STR(pw.pw_name, users[n]);
+        CHECK_INT(n, ELEMENTSOF(users));
+        CHECK_INT(p_endpwent(), NSS_STATUS_SUCCESS);
+        CHECK_INT(p_setgrent(0), NSS_STATUS_SUCCESS);
+        for (n = 0; p_getgrent(&gr, big, BIG, &e) == NSS_STATUS_SUCCESS; n++)
+                if (n < ELEMENTSOF(groups))
+                        CHECK_STR(gr.gr_name, groups[n]);
+        CHECK_INT(n, ELEMENTSOF(groups));
+        CHECK_INT(p_endgrent(), NSS_STATUS_SUCCESS);
+        delta_enumeration_small_buffer();
+
+        /* A new nss.db (another generation) retires the delta at once. */
+        CHECK_INT(write_db("Alice Liddell", "/home/%d/%u"), 0);
+        CHECK_INT(p_getpwuid(gina, &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getgrgid(300003, &gr, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getgrnam("engineering", &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK(gr.gr_mem[2] == NULL);
+        CHECK_INT(write_delta(gina), 0);
+        CHECK_INT(p_getpwuid(gina, &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+
+        /* A corrupt delta: the base still answers (and syslog says why, once). */
+        fd = open(delta_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        CHECK(fd >= 0);
+        for (unsigned i = 0; i < 20; i++)
+                CHECK_INT(write(fd, "CLOUDAUTHNSS garbage\n", 21), 21);
+        close(fd);
+        CHECK_INT(p_getpwnam("alice", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(p_getgrnam("engineering", &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK(gr.gr_mem[2] == NULL);
+        CHECK_INT(p_getpwuid(gina, &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        /* A base file where the delta should be is not a delta. */
+        CHECK_INT(unlink(delta_path), 0);
+        CHECK_INT(link(db_path, delta_path), 0);
+        CHECK_INT(p_getpwuid(gina, &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("bob", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(e, -77);
+        CHECK_INT(errno, 4242);
+        CHECK_INT(unlink(delta_path), 0);
+        CHECK_INT(p_getpwnam("alice", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+}
+
 static atomic_bool stop;
 static atomic_uint race_bad, race_lookups;
 
@@ -497,6 +651,7 @@ int main(int argc, char **argv) {
         if (!mkdtemp(dir))
                 return EXIT_FAILURE;
         snprintf(db_path, sizeof(db_path), "%s/nss.db", dir);
+        snprintf(delta_path, sizeof(delta_path), "%s/nss.delta.db", dir);
         setenv("CLOUDAUTH_NSS_DB", db_path, 1);
         frank_uid = uidmap_user_uid(SCOPE, "zed@example.com", UID_MIN, UID_MAX);
 
@@ -526,6 +681,7 @@ int main(int argc, char **argv) {
         RUN(test_synthesised);
         RUN(test_replaced);
         RUN(test_corrupt_and_missing);
+        RUN(test_delta);
         RUN(test_threads_vs_writer);
 
         {
