@@ -126,6 +126,36 @@ static void test_crc32c(void) {
                                 bad++;
                 CHECK_INT(bad, 0);
         }
+        /* Buffers large enough for the striped path agree with 4 KiB pieces (which take the plain one),
+         * at every length remainder and with a running CRC coming in. */
+        {
+                size_t n = 3u * 1024 * 1024 + 11;
+                uint8_t *b = malloc(n);
+                unsigned bad = 0;
+
+                for (size_t i = 0; i < n; i++)
+                        b[i] = (uint8_t) ((i * 2654435761u) >> 13);
+                for (size_t len = n - 24; len <= n; len++) {
+                        uint32_t piecewise = 0x12345678u;
+
+                        for (size_t off = 0; off < len; off += 4096)
+                                piecewise = nssdb_crc32c(piecewise, b + off, len - off < 4096 ? len - off : 4096);
+                        if (nssdb_crc32c(0x12345678u, b, len) != piecewise)
+                                bad++;
+                }
+                CHECK_INT(bad, 0);
+                free(b);
+        }
+}
+
+static void test_delta_path(void) {
+        char p[64];
+
+        CHECK_INT(nssdb_delta_path("/var/lib/cloudauth/nss.db", p, sizeof(p)), 0);
+        CHECK_STR(p, "/var/lib/cloudauth/nss.delta.db");
+        CHECK_INT(nssdb_delta_path("/tmp/x", p, sizeof(p)), 0);
+        CHECK_STR(p, "/tmp/x.delta");
+        CHECK_INT(nssdb_delta_path("/var/lib/cloudauth/nss.db", p, 16), -ENAMETOOLONG);
 }
 
 static void test_names(void) {
@@ -497,6 +527,127 @@ static void test_corruption(void) {
         free(buf);
 }
 
+/* The merge rules of the pair, on files written directly (the writer keeps them apart; these cover crash leftovers too). */
+static void test_delta_pair(void) {
+        static const uint32_t dan_gids[] = { 300001, 300009, 27 };
+        static const uint32_t bob_gids2[] = { 300001, 300009 };
+        static const struct nssdb_user_in delta_users[] = {
+                { "dan", 200010, "Dan", dan_gids, ELEMENTSOF(dan_gids) },
+                { "bob", 200002, "Shadow of bob", bob_gids2, ELEMENTSOF(bob_gids2) },
+                { "eve", 200001, NULL, NULL, 0 },        /* alice's uid: hidden */
+                { "engineering2", 300002, NULL, NULL, 0 }, /* a base group's gid: hidden */
+        };
+        static const struct nssdb_group_in delta_groups[] = {
+                { "engineering", 300001 }, /* the base's: merged */
+                { "ops", 300009 },         /* the delta's own */
+                { "everyone", 300077 },    /* a base name with another gid: hidden */
+        };
+        char delta_path[300];
+        struct nssdb_pair p;
+        struct nssdb_user_view u;
+        struct nssdb_pair_group_view g;
+        struct nssdb *base = NULL;
+        const char *m;
+        uint32_t cursor;
+        size_t pos, n;
+        int rd;
+
+        CHECK_INT(nssdb_delta_path(db_path, delta_path, sizeof(delta_path)), 0);
+        CHECK_INT(write3(), 0);
+        CHECK_INT(nssdb_open(db_path, &base, NULL), 0);
+        if (!base)
+                return;
+        CHECK(nssdb_generation(base) != 0);
+        CHECK_INT(nssdb_base_generation(base), 0);
+        CHECK_INT(nssdb_write_delta(delta_path, 0, &settings, delta_users, 1, NULL, 0), -EINVAL);
+        CHECK_INT(nssdb_write_delta(delta_path, nssdb_generation(base), &settings, delta_users,
+                                    ELEMENTSOF(delta_users), delta_groups, ELEMENTSOF(delta_groups)),
+                  0);
+        nssdb_close(base);
+
+        CHECK_INT(nssdb_pair_open(db_path, delta_path, &p, &rd), 0);
+        CHECK_INT(rd, 0);
+        CHECK(p.delta != NULL);
+        CHECK_INT(nssdb_pair_user_by_name(&p, "dan", &u), 0);
+        CHECK_INT(u.uid, 200010);
+        CHECK_INT(u.n_gids, 3);
+        CHECK_INT(nssdb_pair_user_by_uid(&p, 200010, &u), 0);
+        CHECK_STR(u.name, "dan");
+        CHECK_INT(nssdb_pair_user_by_name(&p, "bob", &u), 0);
+        CHECK_STR(u.gecos, "");
+        CHECK_INT(nssdb_pair_user_by_name(&p, "eve", &u), -ESRCH);
+        CHECK_INT(nssdb_pair_user_by_uid(&p, 200001, &u), 0);
+        CHECK_STR(u.name, "alice");
+        CHECK_INT(nssdb_pair_user_by_name(&p, "engineering2", &u), -ESRCH);
+        CHECK(nssdb_pair_id_used(&p, 200010));
+        CHECK(nssdb_pair_id_used(&p, 300009));
+        CHECK(!nssdb_pair_id_used(&p, 200011));
+
+        CHECK_INT(nssdb_pair_group_by_name(&p, "engineering", &g), 0);
+        CHECK_INT(g.n_members, 2);
+        cursor = 0;
+        CHECK_STR(nssdb_pair_group_member_next(&p, &g, &cursor), "alice");
+        CHECK_STR(nssdb_pair_group_member_next(&p, &g, &cursor), "dan");
+        CHECK(nssdb_pair_group_member_next(&p, &g, &cursor) == NULL);
+        CHECK_INT(nssdb_pair_group_by_gid(&p, 300009, &g), 0);
+        CHECK_STR(g.name, "ops");
+        CHECK_INT(g.n_members, 1);
+        cursor = 0;
+        CHECK_STR(nssdb_pair_group_member_next(&p, &g, &cursor), "dan");
+        CHECK_INT(nssdb_pair_group_by_gid(&p, 300077, &g), -ESRCH);
+        CHECK_INT(nssdb_pair_group_by_name(&p, "everyone", &g), 0);
+        CHECK_INT(g.gid, 300002);
+        CHECK_INT(nssdb_pair_group_by_name(&p, "eve", &g), -ESRCH);
+        CHECK_INT(nssdb_pair_group_by_name(&p, "dan", &g), 0);
+        CHECK(g.private_group && g.gid == 200010 && g.n_members == 1);
+
+        /* Enumeration: the base's, then the delta's shown ones, each once. */
+        for (n = 0, pos = 0; nssdb_pair_user_next(&p, pos, &u, &pos) == 0; n++)
+                if (n == 3)
+                        CHECK_STR(u.name, "dan");
+        CHECK_INT(n, 4);
+        {
+                static const char *const want[] = { "alice", "bob", "carol@partner.org", "engineering", "everyone",
+                                                    "dan", "ops" };
+
+                for (n = 0, pos = 0; nssdb_pair_group_next(&p, pos, &g, &pos) == 0; n++)
+                        if (n < ELEMENTSOF(want))
+                                CHECK_STR(g.name, want[n]);
+                CHECK_INT(n, ELEMENTSOF(want));
+        }
+        for (pos = 0; nssdb_pair_group_next(&p, pos, &g, &pos) == 0;)
+                for (cursor = 0; (m = nssdb_pair_group_member_next(&p, &g, &cursor));)
+                        CHECK(strcmp(m, "eve") != 0 && strcmp(m, "engineering2") != 0);
+        nssdb_pair_close(&p);
+        nssdb_pair_close(&p);
+
+        /* Another base generation: the delta is stale and left out. */
+        CHECK_INT(write3(), 0);
+        CHECK_INT(nssdb_pair_open(db_path, delta_path, &p, &rd), 0);
+        CHECK_INT(rd, -ESTALE);
+        CHECK(p.delta == NULL);
+        CHECK_INT(nssdb_pair_user_by_name(&p, "dan", &u), -ESRCH);
+        CHECK_INT(nssdb_pair_group_by_name(&p, "ops", &g), -ESRCH);
+        nssdb_pair_close(&p);
+
+        /* Kinds are not interchangeable: a base where the delta goes, a delta where the base goes. */
+        CHECK_INT(link(db_path, delta_path) == 0 || (unlink(delta_path) == 0 && link(db_path, delta_path) == 0), 1);
+        CHECK_INT(nssdb_pair_open(db_path, delta_path, &p, &rd), 0);
+        CHECK_INT(rd, -EBADMSG);
+        nssdb_pair_close(&p);
+        CHECK_INT(nssdb_pair_open(db_path, "/nonexistent/nss.delta.db", &p, &rd), 0);
+        CHECK_INT(rd, -ENOENT);
+        nssdb_pair_close(&p);
+        CHECK_INT(unlink(delta_path), 0);
+        CHECK_INT(nssdb_open(db_path, &base, NULL), 0);
+        CHECK_INT(nssdb_write_delta(delta_path, nssdb_generation(base), &settings, delta_users, 1, NULL, 0), 0);
+        nssdb_close(base);
+        p.base = (struct nssdb *) 1;
+        CHECK_INT(nssdb_pair_open(delta_path, delta_path, &p, &rd), -EBADMSG);
+        CHECK(p.base == (struct nssdb *) 1);
+        CHECK_INT(unlink(delta_path), 0);
+}
+
 static void test_file_checks(void) {
         struct nssdb *db = NULL;
         char p[300];
@@ -593,6 +744,7 @@ int main(void) {
 
         RUN(test_crc32c);
         RUN(test_names);
+        RUN(test_delta_path);
         RUN(test_round_trip);
         RUN(test_empty_and_no_domain);
         RUN(test_duplicates_refused);
@@ -600,6 +752,7 @@ int main(void) {
         RUN(test_corruption);
         RUN(test_file_checks);
         RUN(test_many);
+        RUN(test_delta_pair);
 
         {
                 char cmd[300];
