@@ -97,13 +97,11 @@ _cleanup() {
                 if mountpoint -q "$T/dev" 2>/dev/null; then
                         umount -R -l "$T/dev" 2>/dev/null
                 fi
-                rm -rf --one-file-system "$T"
-                # private_tmp: $T is a bind mount on a private /tmp; drop both, then the real, emptied $T.
+                # private_tmp: drop the private /tmp and its bind mounts, so $T is the real directory again.
                 if [[ -n "$PRIVATE_TMP" ]]; then
-                        umount -l "$T" 2>/dev/null
-                        umount -l /tmp 2>/dev/null
-                        rm -rf --one-file-system "$T"
+                        umount -R -l /tmp 2>/dev/null
                 fi
+                rm -rf --one-file-system "$T"
         fi
         exit "$rc"
 }
@@ -495,17 +493,29 @@ pam_spawn() { # OUTFILE SERVICE USER "OPS..." PASSWORD
         PAM_PID=$!
 }
 
-# A private /tmp in this test's namespace, with $T still at its path.
-# pam_wrapper keeps each running process's state in one of 62 fixed
-# /tmp/pam.X directories shared by every test on the machine: too few for
-# dozens of logins at once, and a killed pamtester leaves its slot behind.
+# A private /tmp in this test's namespace. pam_wrapper keeps each running
+# process's state in one of 62 fixed /tmp/pam.X directories shared by every
+# test on the machine: too few for dozens of logins at once, and a killed
+# pamtester leaves its slot behind. Everything else already in /tmp ($T, a
+# build directory, the sources) is bound back at its path.
 private_tmp() {
-        local fd
-        exec {fd}<"$T"
+        local fd entry name
+        exec {fd}</tmp
         mount -t tmpfs -o mode=1777,size=64m cloudauth-tmp /tmp || fail "cannot mount a private /tmp"
         PRIVATE_TMP=1
-        mkdir -m 0755 "$T"
-        # Not canonicalised: the name would resolve to the new, empty directory, the descriptor to the old one.
-        mount --no-canonicalize --bind "/proc/self/fd/$fd" "$T" || fail "cannot bind $T into the private /tmp"
+        for entry in "/proc/self/fd/$fd"/* "/proc/self/fd/$fd"/.[!.]*; do
+                name=${entry##*/}
+                [[ "$name" == pam.? || -L "$entry" ]] && continue
+                if [[ -d "$entry" ]]; then
+                        mkdir "/tmp/$name"
+                elif [[ -f "$entry" ]]; then
+                        : >"/tmp/$name"
+                else
+                        continue
+                fi
+                # Not canonicalised: the name would resolve to the new /tmp, the descriptor reaches the old one.
+                mount --no-canonicalize --bind "$entry" "/tmp/$name" || fail "cannot bind /tmp/$name into the private /tmp"
+        done
         exec {fd}<&-
+        [[ -d "$T/pam.d" ]] || fail "$T is not visible in the private /tmp"
 }
