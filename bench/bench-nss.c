@@ -10,6 +10,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <nss.h>
@@ -28,6 +29,7 @@
 
 typedef enum nss_status (*getpwnam_fn)(const char *, struct passwd *, char *, size_t, int *);
 typedef enum nss_status (*getpwuid_fn)(uid_t, struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*getgrnam_fn)(const char *, struct group *, char *, size_t, int *);
 
 #define UID_BASE 1000000u
 
@@ -125,7 +127,41 @@ static double bench_getpwuid(getpwuid_fn f, size_t rounds, size_t batch) {
         return m;
 }
 
-static int write_db(const char *path, struct nssdb_user_in *users, struct nssdb_group_in *groups, size_t n_groups) {
+/* getgrnam_r of team0, whose members are spread over nss.db and the delta. */
+static double bench_getgrnam(getgrnam_fn f, size_t rounds, size_t expected) {
+        double *t = calloc(rounds, sizeof(double));
+        size_t size = 64 * n_users + 4096;
+        char *buf = malloc(size);
+        double m;
+
+        if (!t || !buf)
+                exit(EXIT_FAILURE);
+        for (size_t r = 0; r < rounds; r++) {
+                struct group gr;
+                int e;
+                double t0 = now_us();
+                size_t n = 0;
+
+                if (f("team0", &gr, buf, size, &e) != NSS_STATUS_SUCCESS) {
+                        fprintf(stderr, "lookup of team0 failed\n");
+                        exit(EXIT_FAILURE);
+                }
+                t[r] = now_us() - t0;
+                while (gr.gr_mem[n])
+                        n++;
+                if (n != expected) {
+                        fprintf(stderr, "team0 has %zu members, not %zu\n", n, expected);
+                        exit(EXIT_FAILURE);
+                }
+        }
+        m = median(t, rounds);
+        free(t);
+        free(buf);
+        return m;
+}
+
+static int write_db(const char *path, uint64_t delta_of, struct nssdb_user_in *users, size_t n, struct nssdb_group_in *groups,
+                    size_t n_groups) {
         const struct nssdb_settings s = {
                 .scope = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0",
                 .default_domain = "example.com",
@@ -135,7 +171,8 @@ static int write_db(const char *path, struct nssdb_user_in *users, struct nssdb_
                 .shell = "/bin/bash",
         };
 
-        return nssdb_write(path, &s, users, n_users, groups, n_groups);
+        return delta_of ? nssdb_write_delta(path, delta_of, &s, users, n, groups, n_groups)
+                        : nssdb_write(path, &s, users, n, groups, n_groups);
 }
 
 /* A private mount namespace with a generated passwd file over /etc/passwd. */
@@ -210,7 +247,7 @@ int main(int argc, char **argv) {
         for (size_t k = 0; k < 5; k++) {
                 double t0 = now_us();
 
-                if ((r = write_db(db_path, users, groups, 50)) < 0) {
+                if ((r = write_db(db_path, 0, users, n_users, groups, 50)) < 0) {
                         fprintf(stderr, "nssdb_write: %s\n", strerror(-r));
                         return EXIT_FAILURE;
                 }
@@ -242,6 +279,46 @@ int main(int argc, char **argv) {
         }
         cloud_nam = bench_getpwnam(c_getpwnam, 2001, 100);
         cloud_uid = bench_getpwuid(c_getpwuid, 2001, 100);
+
+        /*
+         * The same users with the last 1/16 in nss.delta.db (the most a delta holds before it is
+         * compacted): lookups of delta users miss nss.db first, and groups merge members of both.
+         */
+        {
+                size_t n_delta = n_users / 16 > 0 ? n_users / 16 : 1, n_base = n_users - n_delta;
+                char delta_path[PATH_MAX];
+                struct nssdb *base;
+                double t0, delta_write, d_nam, d_uid, d_grp;
+                size_t team0 = 0;
+                getgrnam_fn c_getgrnam;
+                void *p = load(h, "_nss_cloudauth_getgrnam_r");
+
+                memcpy(&c_getgrnam, &p, sizeof(p));
+                if (nssdb_delta_path(db_path, delta_path, sizeof(delta_path)) < 0 ||
+                    (r = write_db(db_path, 0, users, n_base, groups, 50)) < 0 ||
+                    (r = nssdb_open(db_path, &base, NULL)) < 0) {
+                        fprintf(stderr, "cannot write the base: %s\n", strerror(-r));
+                        return EXIT_FAILURE;
+                }
+                t0 = now_us();
+                r = write_db(delta_path, nssdb_generation(base), users + n_base, n_delta, groups, 50);
+                delta_write = now_us() - t0;
+                nssdb_close(base);
+                if (r < 0) {
+                        fprintf(stderr, "cannot write the delta: %s\n", strerror(-r));
+                        return EXIT_FAILURE;
+                }
+                (void) bench_getpwnam(c_getpwnam, 1, 1);
+                d_nam = bench_getpwnam(c_getpwnam, 2001, 100);
+                d_uid = bench_getpwuid(c_getpwuid, 2001, 100);
+                for (size_t i = 0; i < n_users; i++)
+                        team0 += users[i].gids[0] == 500000 || users[i].gids[1] == 500000;
+                d_grp = bench_getgrnam(c_getgrnam, 201, team0);
+                printf("with %zu of them in nss.delta.db (written in %.1f ms): getpwnam_r %.3f us, getpwuid_r %.3f us (nss.db alone: %.3f, %.3f); getgrnam_r of a %zu-member group of both files %.1f us\n",
+                       n_delta, delta_write / 1000, d_nam, d_uid, cloud_nam, cloud_uid, team0, d_grp);
+                if (write_db(db_path, 0, users, n_users, groups, 50) < 0 || unlink(delta_path) < 0)
+                        return EXIT_FAILURE;
+        }
 
         if (geteuid() != 0 || (r = passwd_file_setup(dir)) < 0) {
                 printf("nss_cloudauth getpwnam_r %.3f us, getpwuid_r %.3f us\n", cloud_nam, cloud_uid);
