@@ -137,7 +137,9 @@ static int form_decode(const char *s, size_t n, char **ret) {
 
                         /* "%00" would cut the value short wherever it is used as a C string. */
                         if (h < 0 || l < 0 || h * 16 + l == 0) {
-                                erase_and_free(out);
+                                /* Not NUL-terminated yet: wipe the whole buffer, not up to a NUL. */
+                                secret_wipe(out, n + 1);
+                                free(out);
                                 return -EBADMSG;
                         }
                         out[j++] = (char) (h * 16 + l);
