@@ -24,7 +24,14 @@ cat >"$T/respond" <<'EOF'
 set -euo pipefail
 text="$SSH_INSTRUCTIONS
 $SSH_PROMPT"
-if [[ ! -e "$RESPOND_DIR/approved" ]]; then
+if [[ ! -e "$RESPOND_DIR/approved" && "$RESPOND_MODE" == kill ]]; then
+        # The provider goes away while the module polls.
+        kill "$(cat "$RESPOND_DIR/idp/pid")"
+        touch "$RESPOND_DIR/approved"
+elif [[ ! -e "$RESPOND_DIR/approved" && "$RESPOND_MODE" == wait ]]; then
+        # Nobody approves; Enter only comes back after the code is dead.
+        touch "$RESPOND_DIR/approved"
+elif [[ ! -e "$RESPOND_DIR/approved" ]]; then
         code=$(grep -oE 'enter the code  [^ ]+' <<<"$text" | awk '{ print $4 }')
         uri=$(grep -oE 'open     https://[^ ]+' <<<"$text" | awk '{ print $2 }')
         [[ -n "$code" && -n "$uri" ]] || { echo "respond: no code or link in: $text" >&2; exit 1; }
@@ -38,11 +45,11 @@ echo
 EOF
 chmod 0755 "$T/respond"
 
-device_login() { # MODE (allow or deny)
+device_login() { # MODE (allow, deny, kill or wait)
         rm -f "$T/approved" "$SSH_TRANSCRIPT" 2>/dev/null || true
         APPROVE=$CLOUDAUTH_SOURCE_ROOT/tests/idp/approve-device.sh RESPOND_DIR=$T RESPOND_MODE=$1 \
                 RESPOND_EMAIL=alice@example.com RESPOND_PASSWORD=$(password_of alice@example.com) \
-                RESPOND_WAIT=$((interval + 1)) CA_FILE=$CA_FILE \
+                RESPOND_WAIT=${RESPOND_WAIT_OVERRIDE:-$((interval + 1))} CA_FILE=$CA_FILE \
                 ssh_run alice "" 'id -un; id -G' --respond 'Press Enter once you have signed in' "$T/respond"
 }
 
@@ -58,9 +65,38 @@ grep -q 'Password' "$SSH_TRANSCRIPT" && fail "flow=device asked for a password: 
 expect_syslog 'pam_cloudauth\(sshd:auth\): user=alice flow=device result=success' "the device login's decision"
 expect_syslog 'pam_cloudauth\(sshd:account\): user=alice account=alice result=allowed' "the account decision"
 
+# Again, now that alice is cached: the same user, UID and groups.
+uid_first=$(getent passwd alice | cut -d: -f3)
+device_login allow
+expect_ssh_ok "alice's second device login"
+[[ " $(sed -n 2p "$SSH_OUT") " == *" $sudo_gid "* ]] || fail "the cached login lacks the role's group sudo"
+[[ "$(getent passwd alice | cut -d: -f3)" == "$uid_first" ]] || fail "the UID changed between logins"
+
 syslog_mark
 device_login deny
 expect_ssh_refused "a denied device code"
 [[ ! -s "$SSH_OUT" ]] || fail "a command ran after a denied code: $(cat "$SSH_OUT")"
 expect_no_syslog 'user=alice flow=device result=success' "a denied code must not log in"
+
+# The provider vanishes mid-poll: refused with "unreachable", and sshd does
+# not hang (the poller gives up after its bounded retries).
+syslog_mark
+start=$(now_ms)
+device_login kill
+expect_ssh_refused "a login whose provider vanished"
+elapsed=$(($(now_ms) - start))
+((elapsed < 60000)) || fail "the login took $elapsed ms after the provider vanished"
+expect_syslog 'user=alice flow=device result=unavailable' "the vanished provider's decision"
+
+# A code nobody approves: refused once the provider says it expired.
+idp_start --interval "$interval" --device-ttl 4
+CFG_PROVIDER_EXTRA=$'flows = device password\napp_name = Example Linux' \
+        e2e_config "" "[role admin]" "groups = linux-admins" "unix_groups = sudo"
+syslog_mark
+start=$(now_ms)
+RESPOND_WAIT_OVERRIDE=6 device_login wait
+expect_ssh_refused "an expired code"
+elapsed=$(($(now_ms) - start))
+((elapsed < 60000)) || fail "the expired login took $elapsed ms"
+expect_syslog 'user=alice flow=device result=denied reason="[^"]*expired' "the expiry's decision"
 pass
