@@ -1009,7 +1009,7 @@ static void test_concurrent(void) {
                         opens++;
                 }
                 fprintf(stderr, "reader: %u opens, %u failed\n", opens, failures);
-                child_exit(c, NULL, failures ? 1 : 0);
+                child_exit(c, seed, failures ? 1 : 0);
         }
         close(pipefd[0]);
 
