@@ -111,11 +111,15 @@ report() { # LABEL BIG-MEDIAN SMALL-MEDIAN
 }
 report "repeat login, nothing changed" "$(median "${big_repeat[@]}")" "$(median "${small_repeat[@]}")"
 report "first login of a new user    " "$(median "${big_first[@]}")" "$(median "${small_first[@]}")"
-size=$(stat -c %s "$work/big/state/nss.db")
-small_size=$(stat -c %s "$work/small/state/nss.db")
+# nss.db plus the delta file first logins append to, when the writer keeps one.
+delta_size() { if [ -f "$1/nss.delta.db" ]; then stat -c %s "$1/nss.delta.db"; else echo 0; fi; }
+db_size() { echo $(($(stat -c %s "$1/nss.db") + $(delta_size "$1"))); }
+size=$(db_size "$work/big/state")
+small_size=$(db_size "$work/small/state")
 small_users=$(find "$work/small/state/users" -name '*.json' | wc -l)
-awk -v z="$size" -v u="$big_users" -v s="$small_size" -v su="$small_users" 'BEGIN {
-        printf "nss.db: %d bytes for %d users, %.1f bytes per user (%d bytes for %d users)\n", z, u, z / u, s, su }'
+awk -v z="$size" -v d="$(delta_size "$work/big/state")" -v u="$big_users" -v s="$small_size" -v su="$small_users" 'BEGIN {
+        printf "nss.db (+ delta): %d bytes for %d users, %.1f bytes per user (delta %d bytes); %d bytes for %d users\n",
+                z, u, z / u, d, s, su }'
 echo "state directory on $(stat -f -c %T "$work") ($(df -P "$work" | awk 'NR == 2 { print $1 }'))"
 echo "store step in-process (populate-cache profile: load nss.db, write it whole, cache_store_login):"
 printf '  small: %s\n' "$("$populate" profile "$work/small.conf" "$alice_uid" 15 | tail -n 1)"
