@@ -82,6 +82,9 @@ int identity_idp_to_local_name(const struct cloudauth_config *c, const char *idp
                 if (!name_is_valid(lower))
                         return -EINVAL;
         }
+        /* An all-digit account name would be read as a UID by chown, ps and friends. */
+        if (strspn(lower, "0123456789") == strlen(lower))
+                return -EINVAL;
 
         *ret = TAKE_PTR(lower);
         return 0;

@@ -371,7 +371,12 @@ static int getpwnam_locked(const char *name, struct passwd *pw, char *buf, size_
         if (!mapped)
                 return -ESRCH;
 
-        /* Not cached yet but of an allowed domain: synthesise, so sshd reaches PAM on a first login. */
+        /*
+         * Not cached yet but of an allowed domain: synthesise, so sshd reaches PAM on a first login.
+         * Never for an all-digit name: chown, setpriv and friends try a number as a name first.
+         */
+        if (strspn(parts.local, "0123456789") == strlen(parts.local))
+                return -ESRCH;
         nssdb_settings_get(p.base, &s);
         uid = uidmap_user_uid(s.scope, parts.idp, s.uid_min, s.uid_max);
         if (nssdb_pair_id_used(&p, uid))

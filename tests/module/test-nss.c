@@ -372,6 +372,9 @@ static void test_synthesised(void) {
         CHECK_INT(p_getpwuid(erin, &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
         /* zed would get frank's uid: refused rather than two names for one uid. */
         CHECK_INT(p_getpwnam("zed", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        /* A number is a UID to chown and setpriv, never a name to invent. */
+        CHECK_INT(p_getpwnam("1208363690", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("1000@example.com", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
         CHECK_INT(e, -77);
         CHECK_INT(errno, 4242);
 }
