@@ -1927,6 +1927,22 @@ int cache_user_forget(const struct cloudauth_config *c, const struct logger *log
         return r;
 }
 
+int cache_nssdb_check(const struct cloudauth_config *c, const struct logger *log) {
+        _cleanup_free_ char *path = NULL, **domains = NULL;
+        struct nssdb_settings settings;
+        struct nssdb *db = NULL;
+        int r;
+
+        if ((r = cache_nssdb_path(c, &path)) < 0 || (r = settings_init(c, &settings, &domains)) < 0)
+                return r;
+        r = nssdb_open(path, &db, NULL);
+        if (r < 0)
+                return r;
+        r = nssdb_settings_equal(db, &settings) ? 0 : -ESTALE;
+        nssdb_close(db);
+        return r;
+}
+
 int cache_rebuild(const struct cloudauth_config *c, const struct logger *log) {
         _cleanup_close_ int lock = -1;
         struct local_accounts local = {0};

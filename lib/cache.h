@@ -85,6 +85,14 @@ int cache_user_forget(const struct cloudauth_config *c, const struct logger *log
 /* Rebuild nss.db from every record (the records are the truth; nss.db is derived). */
 int cache_rebuild(const struct cloudauth_config *c, const struct logger *log);
 
+/*
+ * Whether nss.db can serve NSS for this configuration: 0 when it opens and
+ * holds this configuration's settings (issuer, domains, uid range, home,
+ * shell), -ENOENT when it does not exist yet, -ESTALE when it was written
+ * with other settings, or nssdb_open()'s error. Writes nothing.
+ */
+int cache_nssdb_check(const struct cloudauth_config *c, const struct logger *log);
+
 /* The nss.db path for this configuration. */
 int cache_nssdb_path(const struct cloudauth_config *c, char **ret);
 

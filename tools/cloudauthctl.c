@@ -143,6 +143,22 @@ static int verb_check(const struct ctl_options *o) {
         check_dir(&rep, "state directory", c->state_dir);
         check_dir(&rep, "cache directory", c->cache_dir);
 
+        r = cache_nssdb_check(c, &log);
+        if (r == -ENOENT)
+                report_add(&rep, "nss", "error",
+                           "%s/nss.db does not exist: run 'cloudauthctl cache rebuild' so sshd finds first-time users",
+                           c->state_dir);
+        else if (r == -ESTALE)
+                report_add(&rep, "nss", "warning",
+                           "%s/nss.db was written with other settings (domain, uid_range, home or shell): "
+                           "run 'cloudauthctl cache rebuild'",
+                           c->state_dir);
+        else if (r < 0)
+                report_add(&rep, "nss", "error", "%s/nss.db is not usable (%s): run 'cloudauthctl cache rebuild'",
+                           c->state_dir, strerror(-r));
+        else
+                report_add(&rep, "nss", "ok", "%s/nss.db matches this configuration", c->state_dir);
+
         sink.name = "provider";
         if (provider_init(&p, c, &log) < 0) {
                 report_add(&rep, "provider", "error", "out of memory");

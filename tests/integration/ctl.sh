@@ -11,8 +11,15 @@ ctl() { "$CLOUDAUTH_CTL" --config "$T/cloudauth.conf" "$@"; }
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 pw=$(password_of alice@example.com)
 
+# A new host: the index NSS needs is missing, and check says what to run.
+if out=$(ctl check); then fail "check passed without nss.db: $out"; fi
+grep -q "^error *nss .*nss.db does not exist: run 'cloudauthctl cache rebuild'" <<<"$out" ||
+        fail "no nss.db line: $out"
+ctl cache rebuild >/dev/null || fail "cache rebuild failed on an empty store"
+
 # A good configuration: every check ok, exit 0.
 out=$(ctl check) || fail "check failed on a good configuration: $out"
+grep -q '^ok *nss .*matches this configuration' <<<"$out" || fail "no nss ok line: $out"
 grep -q '^ok *discovery *token endpoint https://127.0.0.1' <<<"$out" || fail "no discovery line: $out"
 grep -q '^ok *jwks *2 signing keys' <<<"$out" || fail "no jwks line: $out"
 grep -q '^ok *clock ' <<<"$out" || fail "no clock line: $out"
@@ -20,6 +27,14 @@ json=$(ctl --json check) || fail "check --json failed: $json"
 [[ $(json_get 'd["ok"]' <<<"$json") == True ]] || fail "check --json not ok: $json"
 [[ $(json_get 'len([c for c in d["checks"] if c["level"] == "error"])' <<<"$json") == 0 ]] ||
         fail "check --json lists errors: $json"
+
+# Settings NSS uses changed since the index was written: a warning to rebuild.
+write_config
+sed -i 's|^default_domain = example.com$|default_domain = example.com\nshell = /bin/sh|' "$T/cloudauth.conf"
+out=$(ctl check) || fail "changed settings must only warn: $out"
+grep -q "^warning *nss .*written with other settings" <<<"$out" || fail "no stale-settings warning: $out"
+write_config
+out=$(ctl check) || fail "check failed after restoring the config: $out"
 
 # No access rule: a warning, not an error.
 CFG_ACCESS="" write_config
