@@ -94,6 +94,10 @@ let signingKeys = loadOrCreateKeys(opts.keys);
 // Test controls, shared by every provider instance (rotation builds a new one).
 const control = { tokenDelayMs: 0, failStatus: 0, failCount: 0 };
 const lastPoll = new Map(); // device_code -> ms of its last poll
+// device_code -> S256 code_challenge sent with its device authorization request
+const devicePkce = new Map();
+// What the device authorization requests carried, for tests: GET /__test/device-requests
+const deviceRequests = [];
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
@@ -272,13 +276,46 @@ async function interactions(ctx, next) {
 
 // oidc-provider sends no interval and never slow_down; RFC 8628 clients must
 // handle both, so this server does.
+//
+// oidc-provider also ignores PKCE parameters on the device authorization
+// request. Keycloak, with a PKCE method set on the client, requires them and
+// checks code_verifier when the code is redeemed; this server does the same
+// whenever a challenge was sent, so a client's PKCE is checked for real.
+const s256 = (verifier) => crypto.createHash('sha256').update(verifier).digest('base64url');
+
+// The body is kept for oidc-provider, which parses it again.
+async function readFormKept(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks);
+  ctx.req.body = raw;
+  return querystring.parse(raw.toString('utf8'));
+}
+
 async function deviceInterval(ctx, next) {
+  let challenge;
+  if (ctx.method === 'POST' && ctx.path === '/device/auth' && ctx.is('application/x-www-form-urlencoded')) {
+    const form = await readFormKept(ctx);
+    deviceRequests.push({ code_challenge: form.code_challenge ?? null, code_challenge_method: form.code_challenge_method ?? null });
+    if (form.code_challenge !== undefined) {
+      if (form.code_challenge_method !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(String(form.code_challenge))) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'code_challenge must be S256' };
+        return;
+      }
+      challenge = String(form.code_challenge);
+    }
+  }
   if (ctx.method === 'POST' && ctx.path === '/token' && ctx.is('application/x-www-form-urlencoded')) {
-    const chunks = [];
-    for await (const chunk of ctx.req) chunks.push(chunk);
-    const raw = Buffer.concat(chunks);
-    ctx.req.body = raw;
-    const form = querystring.parse(raw.toString('utf8'));
+    const form = await readFormKept(ctx);
+    if (form.grant_type === 'urn:ietf:params:oauth:grant-type:device_code' && form.device_code &&
+        devicePkce.has(form.device_code) &&
+        (typeof form.code_verifier !== 'string' || s256(form.code_verifier) !== devicePkce.get(form.device_code))) {
+      ctx.status = 400;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_grant', error_description: 'PKCE verification failed' };
+      return;
+    }
     if (form.grant_type === 'urn:ietf:params:oauth:grant-type:device_code' && form.device_code) {
       const now = Date.now();
       const last = lastPoll.get(form.device_code);
@@ -293,6 +330,7 @@ async function deviceInterval(ctx, next) {
   }
   await next();
   if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+    if (challenge && ctx.body.device_code) devicePkce.set(ctx.body.device_code, challenge);
     ctx.body = { ...ctx.body, interval: opts.interval };
   }
 }
@@ -323,6 +361,9 @@ async function testAdmin(ctx, next) {
     saveKeys(opts.keys, signingKeys);
     setProvider(buildProvider());
     ctx.body = { kid: key.kid };
+  } else if (ctx.path === '/__test/device-requests') {
+    // What each device authorization request carried, oldest first.
+    ctx.body = deviceRequests;
   } else if (ctx.path === '/__test/delay') {
     const ms = Number(ctx.query.ms ?? 0);
     if (!Number.isInteger(ms) || ms < 0) ctx.throw(400, 'ms must be a non-negative integer');

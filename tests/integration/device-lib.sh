@@ -89,6 +89,12 @@ max=$(((approved - start) / 1000 + 1))
 ((polls >= 3)) || fail "only $polls token requests while waiting 3 s with interval 1"
 [[ "$(driver_field polls)" == "$polls" ]] || fail "the driver counted $(driver_field polls) polls, the provider saw $polls"
 [[ "$(count_requests POST /device/auth)" == 1 ]] || fail "not exactly one device authorization request"
+# The provider saw the challenge and, since it checks the verifier when the
+# code is redeemed, the success above proves the verifier matched.
+seen=$(curl -sf --cacert "$CA_FILE" -X POST "$ISSUER/__test/device-requests")
+python3 -c 'import json,sys; r=json.loads(sys.argv[1])[-1]
+assert r["code_challenge_method"] == "S256" and len(r["code_challenge"]) == 43, r' "$seen" ||
+        fail "the provider did not receive an S256 challenge: $seen"
 
 # ---- denied, without PKCE ----------------------------------------------------
 CFG_PROVIDER_EXTRA="pkce = no" write_config
@@ -96,6 +102,9 @@ start=$(now_ms)
 driver_start deny
 driver_wait_for user_code
 [[ "$(driver_field pkce)" == none ]] || fail "pkce = no still sends PKCE"
+seen=$(curl -sf --cacert "$CA_FILE" -X POST "$ISSUER/__test/device-requests")
+python3 -c 'import json,sys; r=json.loads(sys.argv[1])[-1]
+assert r["code_challenge"] is None, r' "$seen" || fail "pkce = no: the provider received a challenge: $seen"
 "$approve" "$CA_FILE" "$(driver_field verification_uri)" "$(driver_field user_code)" bob@example.com "$bob_pw" deny ||
         fail "denial through the provider's pages failed"
 driver_wait
