@@ -51,7 +51,7 @@ static enum login_status status_from_transport(int r, const char **ret_reason) {
         return LOGIN_UNAVAILABLE;
 }
 
-static enum login_status status_from_oauth(enum oauth_result o) {
+enum login_status login_status_from_oauth(enum oauth_result o) {
         switch (o) {
         case OAUTH_OK:
                 return LOGIN_OK;
@@ -142,22 +142,28 @@ static int login_finish(struct provider *p, const char *expected_idp_name, const
         return 0;
 }
 
+/* The name sent to the IdP: 1 and *ret set, or 0 with ret->status saying why not, or -ENOMEM. */
+static int login_idp_name(struct provider *p, const char *typed_user, char **ret, struct login_result *res) {
+        int r = identity_login_to_idp_name(p->config, typed_user, ret);
+
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                res->status = LOGIN_USER_UNKNOWN;
+                res->reason = "not a valid login name";
+                return 0;
+        }
+        return 1;
+}
+
 int login_verify_tokens(struct provider *p, const char *typed_user, const char *id_token, const char *nonce,
                         struct login_result *ret) {
         _cleanup_free_ char *idp_name = NULL;
         unsigned requests_before = p->n_requests;
         int r;
 
-        if (typed_user) {
-                r = identity_login_to_idp_name(p->config, typed_user, &idp_name);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0) {
-                        ret->status = LOGIN_USER_UNKNOWN;
-                        ret->reason = "not a valid login name";
-                        return 0;
-                }
-        }
+        if (typed_user && (r = login_idp_name(p, typed_user, &idp_name, ret)) <= 0)
+                return r;
         if (!id_token) {
                 ret->status = LOGIN_UNAVAILABLE;
                 ret->reason = "the provider sent no ID token";
@@ -177,14 +183,8 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
 
         *ret = (struct login_result) {0};
 
-        r = identity_login_to_idp_name(p->config, typed_user, &idp_name);
-        if (r == -ENOMEM)
+        if ((r = login_idp_name(p, typed_user, &idp_name, ret)) <= 0)
                 return r;
-        if (r < 0) {
-                ret->status = LOGIN_USER_UNKNOWN;
-                ret->reason = "not a valid login name";
-                return 0;
-        }
 
         if (!password || !*password) {
                 ret->status = LOGIN_BAD_CREDENTIALS;
@@ -201,7 +201,7 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
         if (r < 0 && ret->oauth == OAUTH_OK)
                 ret->oauth = OAUTH_PROTOCOL_ERROR;
         if (ret->oauth != OAUTH_OK) {
-                ret->status = status_from_oauth(ret->oauth);
+                ret->status = login_status_from_oauth(ret->oauth);
                 ret->reason = oauth_result_to_string(ret->oauth);
                 r = 0;
                 goto out;

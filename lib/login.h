@@ -26,6 +26,9 @@ enum login_status {
 
 const char *login_status_to_string(enum login_status s);
 
+/* What an IdP's answer means for the login. */
+enum login_status login_status_from_oauth(enum oauth_result o);
+
 struct login_result {
         enum login_status status;
         enum oauth_result oauth;  /* what the IdP said, when it was asked */

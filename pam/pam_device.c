@@ -200,12 +200,9 @@ int pam_device_login(pam_handle_t *pamh, const struct cloudauth_config *c, const
                 goto out;
         }
         if (r < 0 || ret->oauth != OAUTH_OK) {
-                ret->status = ret->oauth == OAUTH_UNREACHABLE || ret->oauth == OAUTH_TLS_ERROR ? LOGIN_UNAVAILABLE
-                              : ret->oauth == OAUTH_UNSUPPORTED_GRANT || ret->oauth == OAUTH_CLIENT_ERROR
-                                      ? LOGIN_CONFIG_ERROR
-                                      : LOGIN_UNAVAILABLE;
                 if (ret->oauth == OAUTH_OK)
                         ret->oauth = OAUTH_PROTOCOL_ERROR;
+                ret->status = login_status_from_oauth(ret->oauth);
                 ret->reason = oauth_result_to_string(ret->oauth);
                 goto out;
         }
@@ -266,19 +263,7 @@ int pam_device_login(pam_handle_t *pamh, const struct cloudauth_config *c, const
                 goto out;
         }
         if (w.result != OAUTH_OK) {
-                switch (w.result) {
-                case OAUTH_ACCESS_DENIED:
-                case OAUTH_EXPIRED_TOKEN:
-                case OAUTH_REJECTED:
-                        ret->status = LOGIN_BAD_CREDENTIALS;
-                        break;
-                case OAUTH_CLIENT_ERROR:
-                case OAUTH_UNSUPPORTED_GRANT:
-                        ret->status = LOGIN_CONFIG_ERROR;
-                        break;
-                default:
-                        ret->status = LOGIN_UNAVAILABLE;
-                }
+                ret->status = login_status_from_oauth(w.result);
                 ret->reason = oauth_result_to_string(w.result);
                 goto out;
         }

@@ -327,38 +327,12 @@ static const char *ctl_flow_name(enum ctl_flow f) {
         return f == CTL_FLOW_DEVICE ? "device" : f == CTL_FLOW_BROWSER ? "browser" : "password";
 }
 
-static enum login_status status_from_oauth_result(enum oauth_result r) {
-        switch (r) {
-        case OAUTH_OK:
-                return LOGIN_OK;
-        case OAUTH_WRONG_PASSWORD:
-        case OAUTH_MFA_REQUIRED:
-        case OAUTH_REJECTED:
-        case OAUTH_ACCESS_DENIED:
-        case OAUTH_EXPIRED_TOKEN:
-                return LOGIN_BAD_CREDENTIALS;
-        case OAUTH_NO_SUCH_USER:
-                return LOGIN_USER_UNKNOWN;
-        case OAUTH_LOCKED:
-        case OAUTH_PASSWORD_EXPIRED:
-        case OAUTH_DISABLED:
-        case OAUTH_CONDITIONAL_ACCESS:
-                return LOGIN_ACCOUNT_PROBLEM;
-        case OAUTH_CLIENT_ERROR:
-        case OAUTH_INVALID_SCOPE:
-        case OAUTH_UNSUPPORTED_GRANT:
-                return LOGIN_CONFIG_ERROR;
-        default:
-                return LOGIN_UNAVAILABLE;
-        }
-}
-
 /* A flow ended without tokens: reason is static, NULL for the result's own text. */
 static void login_fail(struct login_result *res, enum oauth_result r, const char *reason) {
         if (r == OAUTH_OK)
                 r = OAUTH_PROTOCOL_ERROR;
         res->oauth = r;
-        res->status = status_from_oauth_result(r);
+        res->status = login_status_from_oauth(r);
         res->reason = reason ? reason : oauth_result_to_string(r);
 }
 
