@@ -71,7 +71,7 @@ cmd_start() {
         local pid=$!
         echo "$pid" >"$dir/pid"
 
-        local deadline=$(($(now_ms) + 15000)) port="" issuer
+        local deadline=$(($(now_ms) + 60000)) port="" issuer
         while :; do
                 if ! kill -0 "$pid" 2>/dev/null; then
                         echo "idp.sh: the test provider exited during start-up:" >&2
@@ -86,7 +86,7 @@ cmd_start() {
                         break
                 fi
                 if (($(now_ms) > deadline)); then
-                        echo "idp.sh: the test provider did not answer within 15 s; its stderr:" >&2
+                        echo "idp.sh: the test provider did not answer within 60 s; its stderr:" >&2
                         cat "$dir/stderr.log" >&2
                         kill -- "-$pid" 2>/dev/null || true
                         exit 1

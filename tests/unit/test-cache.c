@@ -1059,16 +1059,16 @@ static void state_seed(const struct cloudauth_config *c, size_t n) {
                                     .home = c->home, .shell = c->shell };
         char users_dir[1024];
 
-        names = malloc(n * 16 + 1);
+        names = malloc(n * 32 + 1);
         if (!users || !names)
                 exit(EXIT_FAILURE);
         mkdir(c->state_dir, 0755);
         snprintf(users_dir, sizeof(users_dir), "%s/users", c->state_dir);
         mkdir(users_dir, 0700);
         for (size_t i = 0; i < n; i++) {
-                snprintf(names + 16 * i, 16, "seed%zu", i);
+                snprintf(names + 32 * i, 32, "seed%zu", i);
                 users[i] = (struct nssdb_user_in) {
-                        .name = names + 16 * i, .uid = 1900000000u + (uint32_t) i,
+                        .name = names + 32 * i, .uid = 1900000000u + (uint32_t) i,
                         .gids = i % 2 ? gids_b : gids_a, .n_gids = i % 2 ? 2 : 1,
                 };
         }
