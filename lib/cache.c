@@ -1559,6 +1559,28 @@ int cache_uid_for(const struct cloudauth_config *c, const struct logger *log, co
         return 0;
 }
 
+/*
+ * A login within RECORD_TIME_GRANULARITY of the stored one that changes
+ * nothing else leaves the record alone: rewriting it costs two fsyncs on
+ * every login, for a time nobody needs to the second.
+ */
+#define RECORD_TIME_GRANULARITY 600
+
+static bool record_unchanged_recently(const struct cache_user *old, const struct cache_user *u) {
+        _cleanup_json_ json_t *x = NULL, *y = NULL;
+
+        if (u->last_online_login < old->last_online_login ||
+            u->last_online_login - old->last_online_login >= RECORD_TIME_GRANULARITY)
+                return false;
+        x = record_to_json(old);
+        y = record_to_json(u);
+        if (!x || !y)
+                return false;
+        json_object_del(x, "last_online_login");
+        json_object_del(y, "last_online_login");
+        return json_equal(x, y);
+}
+
 static int user_build(const struct identity *id, const char *subject_key, char *const *roles, uint32_t uid,
                       time_t now, struct cache_user **ret) {
         _cleanup_(cache_user_freep) struct cache_user *u = calloc(1, sizeof(*u));
@@ -1683,8 +1705,12 @@ static int store_login_locked(const struct cloudauth_config *c, const struct log
 
         /* The subject file changes only on a first login or a move; the record's directory sync covers it. */
         *ret_reason = "the user record cannot be written";
-        if ((previous != uid && (r = subject_write(c, log, subject_key, uid, false)) < 0) ||
-            (r = record_write(c, log, u)) < 0)
+        if (previous != uid && (r = subject_write(c, log, subject_key, uid, false)) < 0)
+                return r;
+        if (old && previous == uid && record_unchanged_recently(old, u)) {
+                /* The stored time stays; it is at most RECORD_TIME_GRANULARITY old. */
+                u->last_online_login = old->last_online_login;
+        } else if ((r = record_write(c, log, u)) < 0)
                 return r;
 
         /* nss.db: this subject's entries out (its uid, the uid it had, its name), the new one and its groups in. */

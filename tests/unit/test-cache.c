@@ -808,6 +808,49 @@ static void test_old_format(void) {
         }
 }
 
+static ino_t record_inode(const struct cloudauth_config *c, uint32_t uid) {
+        char path[1024];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/users/%u.json", c->state_dir, uid);
+        return stat(path, &st) < 0 ? 0 : st.st_ino;
+}
+
+/* A login that changes nothing but the time rewrites the record only once the stored time is 10 minutes old. */
+static void test_unchanged_record(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *a =
+                ident(c, "alice@example.com", "alice-sub", (const char *const[]) { "Admins", NULL });
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        const char *reason = NULL;
+        uint32_t uid = 0;
+        ino_t first;
+
+        CHECK_INT(cache_store_login(c, &test_log, a, NULL, NOW, &uid, &reason), 0);
+        first = record_inode(c, uid);
+        CHECK(first != 0);
+        CHECK_INT(cache_store_login(c, &test_log, a, NULL, NOW + 100, &uid, &reason), 0);
+        CHECK(record_inode(c, uid) == first);
+        CHECK_INT(cache_user_load_by_uid(c, &test_log, uid, &u), 0);
+        CHECK(u && u->last_online_login == NOW);
+        cache_user_free(TAKE_PTR(u));
+
+        CHECK_INT(cache_store_login(c, &test_log, a, NULL, NOW + 700, &uid, &reason), 0);
+        CHECK(record_inode(c, uid) != first);
+        CHECK_INT(cache_user_load_by_uid(c, &test_log, uid, &u), 0);
+        CHECK(u && u->last_online_login == NOW + 700);
+        cache_user_free(TAKE_PTR(u));
+
+        /* Anything else that changes is written at once. */
+        first = record_inode(c, uid);
+        free(a->email);
+        a->email = strdup("alice@new.example");
+        CHECK_INT(cache_store_login(c, &test_log, a, NULL, NOW + 710, &uid, &reason), 0);
+        CHECK(record_inode(c, uid) != first);
+        CHECK_INT(cache_user_load_by_uid(c, &test_log, uid, &u), 0);
+        CHECK(u && streq(u->email, "alice@new.example") && u->last_online_login == NOW + 710);
+}
+
 static void put_record(const struct cloudauth_config *c, const char *data_name, unsigned uid) {
         char path[1024];
 
@@ -1250,6 +1293,7 @@ int main(void) {
         RUN(test_collision_local);
         RUN(test_groups);
         RUN(test_unchanged_login);
+        RUN(test_unchanged_record);
         RUN(test_delta);
         RUN(test_delta_bound);
         RUN(test_delta_stale_and_corrupt);
