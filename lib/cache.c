@@ -269,7 +269,7 @@ static int json_get_string_dup(json_t *o, const char *key, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static int record_parse(const char *text, size_t len, struct cache_user **ret) {
+int cache_user_parse(const char *text, size_t len, struct cache_user **ret) {
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
         _cleanup_json_ json_t *o = NULL;
         json_error_t err;
@@ -327,7 +327,7 @@ static int record_read(const struct cloudauth_config *c, const struct logger *lo
                 return -ESRCH;
         if (r < 0)
                 return r;
-        r = record_parse(text, len, &u);
+        r = cache_user_parse(text, len, &u);
         if (r == -EBADMSG)
                 return log_error_errno(log, r, "%s: not a valid cloudauth user record; run 'cloudauthctl cache rebuild' after removing or fixing it",
                                        path);

@@ -49,6 +49,9 @@ static inline void cache_user_freep(struct cache_user **u) {
         cache_user_free(*u);
 }
 
+/* Parse one record's JSON text (users/<uid>.json): -EBADMSG when malformed; *ret set only on success. */
+int cache_user_parse(const char *text, size_t len, struct cache_user **ret);
+
 /* The stable subject key of an identity. */
 int cache_subject_key(const struct identity *id, char **ret);
 
