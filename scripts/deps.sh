@@ -11,6 +11,7 @@ CLOUDAUTH_DEBS=(
         valgrind libclang-rt-14-dev
         openssh-server openssh-client sudo python3-paramiko passwd
         chromium zbar-tools iproute2 coreutils
+        git debhelper dh-nss dpkg-dev fakeroot
 )
 
 deps_install_debs() {
