@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "fileio.h"
 #include "json-util.h"
 #include "macro.h"
 #include "nssdb.h"
@@ -382,64 +383,22 @@ static json_t *record_to_json(const struct cache_user *u) {
                          "last_online_login", (json_int_t) u->last_online_login);
 }
 
-static int fsync_dir(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /*
- * Replace dest atomically: temp file in STATE_DIR (same file system), fsync,
- * rename, and fsync the directory unless the caller's next replacement in the
+ * Replace dest atomically: temp file in STATE_DIR (same file system), mode
+ * 0600, and the directory synced unless the caller's next replacement in the
  * same directory does it for both.
  */
 static int file_replace(const struct cloudauth_config *c, const struct logger *log, const char *dest,
                         const char *data, size_t len, bool sync_dir) {
-        _cleanup_free_ char *tmp = NULL, *dir = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *tmp = NULL;
         int r;
 
         if (asprintf(&tmp, "%s/" RECORD_TMP_PREFIX "XXXXXX", c->state_dir) < 0)
                 return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return log_error_errno(log, -errno, "%s: cannot create: %s", tmp, strerror(errno));
-        if (fchmod(fd, 0600) < 0 || (r = write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (close(TAKE_FD(fd)) < 0 || rename(tmp, dest) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (!sync_dir)
-                return 0;
-        dir = strdup(dest);
-        if (!dir)
-                return -ENOMEM;
-        *strrchr(dir, '/') = 0;
-        if ((r = fsync_dir(dir)) < 0)
-                return log_error_errno(log, r, "%s: cannot sync: %s", dir, strerror(-r));
+        r = write_file_atomic(tmp, dest, data, len, 0600, sync_dir);
+        if (r < 0)
+                return log_error_errno(log, r, "%s: cannot write: %s", dest, strerror(-r));
         return 0;
-fail:
-        (void) unlink(tmp);
-        return log_error_errno(log, r, "%s: cannot write: %s", dest, strerror(-r));
 }
 
 static int record_write(const struct cloudauth_config *c, const struct logger *log, const struct cache_user *u) {
@@ -1937,7 +1896,7 @@ int cache_user_forget(const struct cloudauth_config *c, const struct logger *log
                 return log_error_errno(log, -errno, "%s: cannot remove: %s", subject, strerror(errno));
         if (unlink(record) < 0 && errno != ENOENT)
                 return log_error_errno(log, -errno, "%s: cannot remove: %s", record, strerror(errno));
-        (void) fsync_dir(users_dir);
+        (void) fsync_dir(users_dir, false);
 
         if ((r = local_accounts_load(log, &local)) < 0)
                 return r;

@@ -73,6 +73,7 @@
 #endif
 
 #include "macro.h"
+#include "fileio.h"
 #include "nssdb.h"
 
 #define NSSDB_MAGIC "CLOUDAUTHNSS"
@@ -480,72 +481,14 @@ static int settings_check(const struct nssdb_settings *s, uint64_t *pool_size, s
         return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
-        const uint8_t *p = buf;
-
-        while (len > 0) {
-                ssize_t k = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                len -= (size_t) k;
-        }
-        return 0;
-}
-
-static int fsync_parent(const char *path) {
-        _cleanup_free_ char *dir = strdup(path);
-        _cleanup_close_ int dfd = -1;
-        char *slash;
-
-        if (!dir)
-                return -ENOMEM;
-        slash = strrchr(dir, '/');
-        if (!slash)
-                strcpy(dir, ".");
-        else if (slash == dir)
-                dir[1] = 0;
-        else
-                *slash = 0;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return -errno;
-        return 0;
-}
-
 /* Readers map whatever file the name points to, so the new contents go to a
  * temp file that replaces the old one in a single rename. */
 static int file_replace(const char *path, const void *buf, size_t len) {
         _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -1;
-        int r;
 
         if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
                 return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fchmod(fd, 0644) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if ((r = write_all(fd, buf, len)) < 0)
-                goto fail;
-        if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        /* The rename is durable only once the directory entry is. */
-        return fsync_parent(path);
-fail:
-        unlink(tmp);
-        return r;
+        return write_file_atomic(tmp, path, buf, len, 0644, true);
 }
 
 static size_t align8(size_t n) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "fileio.h"
 #include "provider.h"
 
 #define DISCOVERY_CACHE "discovery.json"
@@ -232,10 +233,8 @@ int provider_cache_read(const struct provider *p, const char *name, time_t ttl, 
 int provider_cache_write(const struct provider *p, const char *name, const char *document, size_t len) {
         _cleanup_json_ json_t *o = NULL;
         _cleanup_free_ char *text = NULL;
-        _cleanup_close_ int fd = -1;
         char path[PATH_MAX], tmp[PATH_MAX];
         const char *dir;
-        size_t n, off = 0;
         int r;
 
         if (!p || !p->config || !name || !document)
@@ -254,36 +253,11 @@ int provider_cache_write(const struct provider *p, const char *name, const char 
         text = json_dumps(o, JSON_COMPACT);
         if (!text)
                 return -ENOMEM;
-        n = strlen(text);
 
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
                 return -errno;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fchmod(fd, 0644) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        while (off < n) {
-                ssize_t w = write(fd, text + off, n - off);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto fail;
-                }
-                off += (size_t) w;
-        }
         /* Readers must see the old file or the whole new one, even after a crash. */
-        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        return 0;
-fail:
-        (void) unlink(tmp);
-        return r;
+        return write_file_atomic(tmp, path, text, strlen(text), 0644, false);
 }
 
 static int fetch(struct provider *p, const char *what, const char *url, struct http_response *ret) {
