@@ -16,6 +16,7 @@
 
 #include "cloudauth-build.h"
 #include "config.h"
+#include "identity.h"
 #include "login.h"
 #include "macro.h"
 #include "pam_device.h"
@@ -161,12 +162,15 @@ static bool user_in_etc_passwd(const char *user) {
         struct passwd pw, *result;
         char buf[4096];
 
+        int r;
+
         if (!f)
                 return false;
-        while (fgetpwent_r(f, &pw, buf, sizeof(buf), &result) == 0)
+        while ((r = fgetpwent_r(f, &pw, buf, sizeof(buf), &result)) == 0)
                 if (streq(result->pw_name, user))
                         return true;
-        return false;
+        /* A line too long to read could be this account: never guess "not local". */
+        return r != ENOENT;
 }
 
 /*
@@ -234,6 +238,7 @@ static void tell_user(pam_handle_t *pamh, const struct login_result *res) {
 
 static int verdict_store(pam_handle_t *pamh, const char *user, const struct login_result *res) {
         struct login_verdict *v = calloc(1, sizeof(*v));
+        int r;
 
         if (!v)
                 return PAM_BUF_ERR;
@@ -245,7 +250,10 @@ static int verdict_store(pam_handle_t *pamh, const char *user, const struct logi
                 verdict_free(pamh, v, 0);
                 return PAM_BUF_ERR;
         }
-        return pam_set_data(pamh, DATA_LOGIN, v, verdict_free);
+        r = pam_set_data(pamh, DATA_LOGIN, v, verdict_free);
+        if (r != PAM_SUCCESS)
+                verdict_free(pamh, v, 0); /* PAM calls the cleanup only for data it stored */
+        return r;
 }
 
 /* One password login; *ret_res is filled whenever PAM_SUCCESS is returned. */
@@ -335,7 +343,7 @@ static int authenticate_password(pam_handle_t *pamh, const struct module_args *a
 }
 
 /* Which flow runs: the module argument, else the config's default; it must be allowed by "flows". */
-static int flow_choose(pam_handle_t *pamh, const struct module_args *args, const struct cloudauth_config *c,
+static int flow_choose(const struct logger *log, const struct module_args *args, const struct cloudauth_config *c,
                        const char *user, unsigned *ret) {
         unsigned flow = args->flow ? args->flow : (unsigned) c->default_flow;
         bool allowed;
@@ -346,7 +354,7 @@ static int flow_choose(pam_handle_t *pamh, const struct module_args *args, const
         else
                 allowed = c->flows & flow;
         if (!allowed) {
-                pam_syslog(pamh, LOG_ERR,
+                log_emit(log, LOG_ERR,
                            "user=%s result=config-error reason=\"flow=%s is not allowed by 'flows' in the configuration\"",
                            user, flow == LOGIN_FLOW_DEVICE ? "device" : flow == LOGIN_FLOW_AUTO ? "auto" : "password");
                 return PAM_AUTHINFO_UNAVAIL;
@@ -357,6 +365,7 @@ static int flow_choose(pam_handle_t *pamh, const struct module_args *args, const
 
 _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_free_ char *idp_name = NULL, *local_name = NULL;
         struct module_args args;
         struct logger log = { .sink = pam_log_sink, .userdata = pamh };
         const char *user = NULL;
@@ -378,13 +387,22 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
         if (r != PAM_SUCCESS)
                 return r;
 
-        if (user_is_local_account(c, user)) {
+        /*
+         * Before any prompt or request: a name that can never be ours, and a local account
+         * under any spelling the login would map to it (Alice, alice@default.domain).
+         */
+        if (identity_login_to_idp_name(c, user, &idp_name) < 0 ||
+            identity_idp_to_local_name(c, idp_name, &local_name) < 0) {
+                log_emit(&log, LOG_NOTICE, "user=%s result=unknown-user reason=\"not a valid login name\"", user);
+                return PAM_USER_UNKNOWN;
+        }
+        if (user_is_local_account(c, user) || user_is_local_account(c, local_name)) {
                 if (args.debug)
-                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"a local account\"", user);
+                        log_emit(&log, LOG_DEBUG, "user=%s result=ignored reason=\"a local account\"", user);
                 return PAM_USER_UNKNOWN;
         }
 
-        r = flow_choose(pamh, &args, c, user, &flow);
+        r = flow_choose(&log, &args, c, user, &flow);
         if (r != PAM_SUCCESS)
                 return r;
 
@@ -411,7 +429,7 @@ static int account_from_cache(pam_handle_t *pamh, const struct module_args *args
                 if (user_in_etc_passwd(user))
                         return PAM_USER_UNKNOWN;
                 /* Fail closed for everyone else: they may be ours, and the policy is unknown. */
-                pam_syslog(pamh, LOG_ERR, "user=%s result=denied reason=\"configuration %s is unusable\"", user,
+                log_emit(&log, LOG_ERR, "user=%s result=denied reason=\"configuration %s is unusable\"", user,
                            args->config_path);
                 return PAM_PERM_DENIED;
         }
@@ -421,27 +439,28 @@ static int account_from_cache(pam_handle_t *pamh, const struct module_args *args
         r = login_account_check_cached(c, &log, user, &allowed, &reason, &local_user);
         if (r == -ESRCH || r == -EINVAL) {
                 if (args->debug)
-                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"not a cloudauth user\"", user);
+                        log_emit(&log, LOG_DEBUG, "user=%s result=ignored reason=\"not a cloudauth user\"", user);
                 return PAM_USER_UNKNOWN;
         }
         if (r < 0) {
-                pam_syslog(pamh, LOG_ERR, "user=%s result=denied reason=\"the identity store is unreadable: %s\"", user,
+                log_emit(&log, LOG_ERR, "user=%s result=denied reason=\"the identity store is unreadable: %s\"", user,
                            strerror(-r));
                 return PAM_PERM_DENIED;
         }
         if (!allowed) {
-                pam_syslog(pamh, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\" source=cache", user,
+                log_emit(&log, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\" source=cache", user,
                            local_user, strempty(reason));
                 (void) pam_error(pamh, "Access denied: %s is not allowed to log in to this host.", local_user);
                 return PAM_PERM_DENIED;
         }
-        pam_syslog(pamh, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\" source=cache", user, local_user,
+        log_emit(&log, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\" source=cache", user, local_user,
                    strempty(reason));
         return PAM_SUCCESS;
 }
 
 _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         const struct login_verdict *v = NULL;
+        struct logger log = { .sink = pam_log_sink, .userdata = pamh };
         struct module_args args;
         const char *user = NULL;
         int r;
@@ -449,6 +468,7 @@ _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const cha
         r = args_parse(pamh, argc, argv, &args);
         if (r != PAM_SUCCESS)
                 return r;
+        log.debug = args.debug;
 
         r = pam_get_user(pamh, &user, NULL);
         if (r != PAM_SUCCESS || !user || !*user)
@@ -459,13 +479,13 @@ _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const cha
                 return account_from_cache(pamh, &args, user);
 
         if (!v->allowed) {
-                pam_syslog(pamh, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\"", user, v->local_user,
+                log_emit(&log, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\"", user, v->local_user,
                            strempty(v->access_reason));
                 (void) pam_error(pamh, "Access denied: %s is not allowed to log in to this host.", v->local_user);
                 return PAM_PERM_DENIED;
         }
 
-        pam_syslog(pamh, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\"", user, v->local_user,
+        log_emit(&log, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\"", user, v->local_user,
                    strempty(v->access_reason));
         return PAM_SUCCESS;
 }

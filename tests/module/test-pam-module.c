@@ -128,6 +128,21 @@ static void test_local_account(void) {
         CHECK_INT(run("local", "root", pam_authenticate), PAM_USER_UNKNOWN);
 }
 
+static void test_local_account_other_spelling(void) {
+        char args[600];
+
+        write_file("local2.conf", 0644,
+                   "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\ntimeout = 2\n"
+                   "[identity]\ndefault_domain = example.com\n[access]\nallow_users = *\n");
+        snprintf(args, sizeof(args), "config=%s/local2.conf", dir);
+        service("local2", args);
+        /* Both map to the local name root: still never sent to the provider. */
+        CHECK_INT(run("local2", "Root", pam_authenticate), PAM_USER_UNKNOWN);
+        CHECK_INT(run("local2", "root@Example.com", pam_authenticate), PAM_USER_UNKNOWN);
+        /* An ordinary cloud name does reach the (unreachable) provider. */
+        CHECK_INT(run("local2", "somebody", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
+}
+
 static void test_unreachable(void) {
         char args[600];
 
@@ -160,6 +175,7 @@ int main(int argc, char **argv) {
         RUN(test_acct_mgmt_not_ours);
         RUN(test_invalid_user_name);
         RUN(test_local_account);
+        RUN(test_local_account_other_spelling);
         RUN(test_unreachable);
 
         char cmd[600];
