@@ -50,8 +50,8 @@ deps_install_browser_tests() {
         fi
 }
 
+# Chained, not relying on set -e: a caller's "deps_install || exit" turns
+# set -e off inside the function, and a failed step must still stop it.
 deps_install() {
-        deps_install_debs
-        deps_install_idp "$1"
-        deps_install_browser_tests "$1"
+        deps_install_debs && deps_install_idp "$1" && deps_install_browser_tests "$1"
 }
