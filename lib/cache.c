@@ -875,13 +875,9 @@ static int model_from_nssdb(struct model *m, const char *path, const char *delta
         return 0;
 }
 
+/* The IdP's display name as gecos, when nssdb_write can hold it; otherwise none (a long name must not fail the write). */
 static bool gecos_usable(const char *s) {
-        if (!s || !*s)
-                return false;
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                if (*p < 0x20 || *p == 0x7f || *p == ':')
-                        return false;
-        return true;
+        return s && *s && nssdb_gecos_valid(s);
 }
 
 static int strcmp_user_ptr(const void *a, const void *b) {
@@ -1052,7 +1048,8 @@ static int settings_init(const struct cloudauth_config *c, struct nssdb_settings
                 char *at = strrchr(*u, '@');
                 bool dup = false;
 
-                if (!at || !at[1])
+                /* Only domains the index can hold: one bad allow_users entry must not fail every write. */
+                if (!at || !at[1] || !nssdb_name_valid(at + 1))
                         continue;
                 for (size_t i = 0; i < n; i++)
                         dup = dup || streq(d[i], at + 1);

@@ -348,6 +348,10 @@ static bool text_valid(const char *s, bool allow_colon) {
         return text_len(s, allow_colon) != SIZE_MAX;
 }
 
+bool nssdb_gecos_valid(const char *s) {
+        return s && text_valid(s, false);
+}
+
 static bool ascii_caseeq(const char *a, const char *b) {
         for (;; a++, b++) {
                 unsigned char x = (unsigned char) *a, y = (unsigned char) *b;

@@ -38,6 +38,8 @@
 /* A user, group or domain name the db accepts: 1..NSSDB_NAME_MAX bytes, no
  * '/', ':', ',', whitespace or control characters, not starting with '-'. */
 bool nssdb_name_valid(const char *name);
+/* Whether nssdb_write accepts s as a gecos field: bounded, no ':' and no control characters. */
+bool nssdb_gecos_valid(const char *s);
 
 /* CRC32C (Castagnoli), the checksum of the file; crc is 0 to start. */
 uint32_t nssdb_crc32c(uint32_t crc, const void *data, size_t len);

@@ -851,6 +851,31 @@ static void test_unchanged_record(void) {
         CHECK(u && streq(u->email, "alice@new.example") && u->last_online_login == NOW + 710);
 }
 
+/* A display name nss.db cannot hold is left out of gecos; the login and every later write still work. */
+static void test_long_display_name(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *a = ident(c, "alice@example.com", "alice-sub", NULL);
+        _cleanup_(identity_freep) struct identity *b = ident(c, "bob@example.com", "bob-sub", NULL);
+        struct nssdb_user_view v;
+        struct nssdb *db;
+        uint32_t uid = 0;
+
+        free(a->display_name);
+        a->display_name = malloc(5001);
+        memset(a->display_name, 'A', 5000);
+        a->display_name[5000] = 0;
+        CHECK_INT(store(c, a, NULL, &uid, NULL), 0);
+        CHECK_INT(store(c, b, NULL, NULL, NULL), 0);
+        CHECK_INT(cache_rebuild(c, &test_log), 0);
+        db = db_open(c);
+        CHECK(db);
+        if (!db)
+                return;
+        CHECK_INT(nssdb_user_by_uid(db, uid, &v), 0);
+        CHECK_STR(v.gecos, "");
+        nssdb_close(db);
+}
+
 static void put_record(const struct cloudauth_config *c, const char *data_name, unsigned uid) {
         char path[1024];
 
@@ -1294,6 +1319,7 @@ int main(void) {
         RUN(test_groups);
         RUN(test_unchanged_login);
         RUN(test_unchanged_record);
+        RUN(test_long_display_name);
         RUN(test_delta);
         RUN(test_delta_bound);
         RUN(test_delta_stale_and_corrupt);
