@@ -9,6 +9,7 @@
 #include "config.h"
 #include "device.h"
 #include "http.h"
+#include "json-util.h"
 #include "macro.h"
 #include "secret.h"
 
@@ -176,6 +177,8 @@ int device_parse_authorization(long status, const char *body, size_t len, time_t
         } else if (r == 0)
                 *ret_result = OAUTH_OK;
 out:
+        /* The device code was copied out; jansson's copy is wiped too. */
+        json_wipe_strings(o);
         json_decref(o);
         return r;
 }

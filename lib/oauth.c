@@ -7,6 +7,7 @@
 #include "config.h"
 #include "http.h"
 #include "macro.h"
+#include "json-util.h"
 #include "oauth.h"
 #include "secret.h"
 
@@ -219,6 +220,7 @@ int oauth_parse_token_response(long status, const char *body, size_t len, struct
         }
         *ret_result = result;
 out:
+        json_wipe_strings(o);
         json_decref(o);
         return r;
 }
@@ -252,9 +254,14 @@ int oauth_post_client_form(struct provider *p, const char *what, const char *url
         _cleanup_erase_ char *secret = NULL;
         int r;
 
+        /* Our own configuration is at fault, not the provider: config_read_secret_file said why. */
         if (c->client_secret_file &&
-            (r = config_read_secret_file(c->client_secret_file, p->log, &secret)) < 0)
-                return log_error_errno(p->log, r, "cannot read client secret file %s", c->client_secret_file);
+            (r = config_read_secret_file(c->client_secret_file, p->log, &secret)) < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                *ret_result = OAUTH_CLIENT_ERROR;
+                return 1;
+        }
 
         /* A confidential client authenticates with Basic; sending client_id too would be a second method. */
         if (!secret && (r = http_form_append(form, "client_id", strempty(c->client_id))) < 0)

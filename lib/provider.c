@@ -10,6 +10,7 @@
 
 #include "macro.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "provider.h"
 
 #define DISCOVERY_CACHE "discovery.json"
@@ -58,11 +59,6 @@ void oidc_metadata_free(struct oidc_metadata *m) {
 static void oidc_metadata_freep(struct oidc_metadata **m) {
         oidc_metadata_free(*m);
 }
-
-static void json_decrefp_local(json_t **j) {
-        json_decref(*j);
-}
-#define _cleanup_json_ _cleanup_(json_decrefp_local)
 
 static bool url_is_https_plain(const char *s) {
         if (strncmp(s, "https://", 8) != 0 || s[8] == 0 || s[8] == '/')
@@ -460,10 +456,19 @@ int provider_verify_id_token(struct provider *p, const char *token, const char *
         provider_jwt_policy(p, &policy);
         policy.nonce = nonce;
         r = jwt_verify(token, strlen(token), p->jwks, &policy, ret_claims, &e);
-        if (r < 0 && e == JWT_UNKNOWN_KID && provider_refetch_jwks_for_unknown_kid(p) > 0) {
-                provider_jwt_policy(p, &policy);
-                policy.nonce = nonce;
-                r = jwt_verify(token, strlen(token), p->jwks, &policy, ret_claims, &e);
+        if (r < 0 && e == JWT_UNKNOWN_KID) {
+                int k = provider_refetch_jwks_for_unknown_kid(p);
+
+                /* A refetch that could not reach the provider says so, rather than "unknown key". */
+                if (k < 0) {
+                        *ret_error = JWT_UNKNOWN_KID;
+                        return k;
+                }
+                if (k > 0) {
+                        provider_jwt_policy(p, &policy);
+                        policy.nonce = nonce;
+                        r = jwt_verify(token, strlen(token), p->jwks, &policy, ret_claims, &e);
+                }
         }
         *ret_error = e;
         return r;

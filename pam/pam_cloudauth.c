@@ -42,11 +42,6 @@ struct login_verdict {
         const char *access_reason;
 };
 
-static inline void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 static void verdict_free(pam_handle_t *pamh, void *data, int error_status) {
         struct login_verdict *v = data;
 
@@ -158,7 +153,7 @@ static int password_get(pam_handle_t *pamh, const struct module_args *args, bool
 
 /* In /etc/passwd itself, whatever its UID: read directly, since NSS would answer for our users too. */
 static bool user_in_etc_passwd(const char *user) {
-        _cleanup_(fclosep) FILE *f = fopen("/etc/passwd", "re");
+        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
         struct passwd pw, *result;
         char buf[4096];
 
