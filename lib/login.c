@@ -228,8 +228,9 @@ int login_store(const struct cloudauth_config *c, const struct logger *log, stru
                 return k;
         if (k < 0) {
                 r->allowed = false;
-                r->access_reason = k == -EEXIST ? (reason ? reason : "UID or name collision")
-                                                : "the identity store could not be written";
+                r->access_reason = reason ? reason
+                                   : k == -EEXIST ? "UID or name collision"
+                                                  : "the identity store could not be written";
                 return 0;
         }
         r->uid = uid;

@@ -232,6 +232,8 @@ static int password_read(const char *prompt, char **ret) {
         } else
                 fputs(prompt, stderr);
 
+        /* Unbuffered, so no copy of the password stays behind in stdio's buffer. */
+        setvbuf(in, NULL, _IONBF, 0);
         if (!fgets(buf, sizeof(buf), in)) {
                 if (restore)
                         (void) tcsetattr(tty, TCSAFLUSH, &old);
