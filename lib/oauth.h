@@ -77,7 +77,7 @@ int oauth_ensure_metadata(struct provider *p, const char *what, enum oauth_resul
  * grant (appends client_id to *form for a public client). Returns 0 with
  * *ret filled (any status), 1 with *ret_result set from a transport error
  * (or OAUTH_CLIENT_ERROR when client_secret_file cannot be used),
- * negative errno when the secret file cannot be read or on allocation failure.
+ * negative errno on allocation failure.
  */
 int oauth_post_client_form(struct provider *p, const char *what, const char *url, char **form,
                            struct http_response *ret, enum oauth_result *ret_result);
