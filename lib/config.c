@@ -27,8 +27,14 @@
 #define CONFIG_ERR_MAX 256
 
 #define DEFAULT_SCOPES "openid profile email offline_access"
-#define DEFAULT_UID_MIN 200000U
-#define DEFAULT_UID_MAX 2000199999U
+/*
+ * Above SSSD's default AD ID-mapping range (200000-2000199999), inside the
+ * range systemd leaves unassigned (above its container range, which ends at
+ * 1879048191, and below its foreign range at 2147352576), and below 2^31,
+ * which some tools still mishandle. See cloudauth.conf(5), USER AND GROUP IDS.
+ */
+#define DEFAULT_UID_MIN 2001000000U
+#define DEFAULT_UID_MAX 2147000000U
 #define UID_NOBODY 65534U
 #define UID_LAST_VALID 4294967294U
 #define DAY (24ULL * 3600ULL)

@@ -50,7 +50,7 @@ struct cloudauth_config {
         char *username_claim; /* default preferred_username */
         char *groups_claim;   /* default groups */
         char *default_domain; /* lowercased, may be NULL */
-        uint32_t uid_min, uid_max; /* default 200000-2000199999 */
+        uint32_t uid_min, uid_max; /* default 2001000000-2147000000 */
         char *home;           /* default /home/%u */
         char *shell;          /* default /bin/bash */
 

@@ -36,7 +36,7 @@ expect_syslog "UID $bob .*bob@example\\.com is already used by local group staff
         "the collision with a local group"
 
 # The administrator pins another UID.
-pinned=300042
+pinned=2001300042
 write_config "[uids]" "alice@example.com = $pinned"
 syslog_mark
 pam_run login alice@example.com "authenticate acct_mgmt" "$pw"

@@ -350,7 +350,7 @@ expect_no_syslog() { # REGEX description
 # The UID (or an IdP group's GID) as cloudauth.conf(5) "USER AND GROUP IDS"
 # defines it, computed here independently of the code under test.
 id_hash() { # uid|gid NAME [SCOPE [MIN MAX]]
-        local kind=$1 name=$2 scope=${3-$ISSUER} min=${4:-200000} max=${5:-2000199999} hex
+        local kind=$1 name=$2 scope=${3-$ISSUER} min=${4:-2001000000} max=${5:-2147000000} hex
         hex=$(printf 'cloudauth-%s-v1\n%s\n%s' "$kind" "$scope" "$name" | sha256sum | cut -c1-16)
         python3 -c 'import sys; lo, hi = int(sys.argv[2]), int(sys.argv[3]); print(lo + int(sys.argv[1], 16) % (hi - lo + 1))' \
                 "$hex" "$min" "$max"

@@ -104,8 +104,8 @@ static void test_defaults(void) {
         CHECK_STR(c->username_claim, "preferred_username");
         CHECK_STR(c->groups_claim, "groups");
         CHECK(c->default_domain == NULL);
-        CHECK_INT(c->uid_min, 200000);
-        CHECK_INT(c->uid_max, 2000199999);
+        CHECK_INT(c->uid_min, 2001000000);
+        CHECK_INT(c->uid_max, 2147000000);
         CHECK_STR(c->home, "/home/%u");
         CHECK_STR(c->shell, "/bin/bash");
         CHECK(c->allow_users == NULL && c->allow_groups == NULL && c->allow_roles == NULL);
@@ -707,27 +707,27 @@ static void test_uid_pins(void) {
         struct cloudauth_config *c = NULL;
 
         CHECK_INT(parse_with("[uids]\n"
-                             "Alice@Example.com = 250000   ; pinned after a collision\n"
-                             "bob@example.com=250001\n"
+                             "Alice@Example.com = 2001250000   ; pinned after a collision\n"
+                             "bob@example.com=2001250001\n"
                              "[uids]\n"
-                             "alice@example.com = 250002\n",
+                             "alice@example.com = 2001250002\n",
                              &c),
                   0);
         if (c) {
                 CHECK_INT(c->n_uid_pins, 2);
                 CHECK_STR(c->uid_pins[0].name, "alice@example.com");
-                CHECK_INT(c->uid_pins[0].uid, 250002);
+                CHECK_INT(c->uid_pins[0].uid, 2001250002);
                 CHECK_STR(c->uid_pins[1].name, "bob@example.com");
-                CHECK_INT(c->uid_pins[1].uid, 250001);
+                CHECK_INT(c->uid_pins[1].uid, 2001250001);
                 config_free(c);
         }
 
         expect_error("[uids]\nalice@example.com = 65534\n", "test.conf:5: key 'alice@example.com' in [uids]: '65534'");
         expect_error("[uids]\nalice@example.com = 12ab\n", "key 'alice@example.com' in [uids]: '12ab' is not a UID");
-        expect_error("[uids]\nbad:name = 250000\n", "key 'bad:name' in [uids]: not a valid user name");
-        expect_error("[uids]\nalice@example.com = 1500\n", "UID 1500 is outside uid_range 200000-2000199999");
-        expect_error("[uids]\na@example.com = 250000\nb@example.com = 250000\n",
-                     "UID 250000 is pinned for both a@example.com and b@example.com");
+        expect_error("[uids]\nbad:name = 2001250000\n", "key 'bad:name' in [uids]: not a valid user name");
+        expect_error("[uids]\nalice@example.com = 1500\n", "UID 1500 is outside uid_range 2001000000-2147000000");
+        expect_error("[uids]\na@example.com = 2001250000\nb@example.com = 2001250000\n",
+                     "UID 2001250000 is pinned for both a@example.com and b@example.com");
 }
 
 static void test_no_crash_on_junk(void) {

@@ -2,24 +2,24 @@
 #include "tests.h"
 #include "uidmap.h"
 
-#define UID_MIN_DEFAULT 200000u
-#define UID_MAX_DEFAULT 2000199999u
+#define UID_MIN_DEFAULT 2001000000u
+#define UID_MAX_DEFAULT 2147000000u
 
 /*
  * Expected values come from coreutils and Python, not from this code:
  *   printf 'cloudauth-uid-v1\n%s\n%s' SCOPE NAME | sha256sum | cut -c1-16
- *   python3 -c 'print(200000 + 0xHEX % (2000199999 - 200000 + 1))'
+ *   python3 -c 'print(2001000000 + 0xHEX % (2147000000 - 2001000000 + 1))'
  */
 static void test_vectors(void) {
         /* uid digest prefix b9e4dbd07d0a6576 */
         CHECK_INT(uidmap_user_uid("https://login.microsoftonline.com/t/v2.0", "alice@example.com", UID_MIN_DEFAULT,
                                   UID_MAX_DEFAULT),
-                  204411574);
+                  2080137681);
         /* uid digest prefix 592c44f141c34b7d */
         CHECK_INT(uidmap_user_uid("https://idp.example.com", "bob@example.org", UID_MIN_DEFAULT, UID_MAX_DEFAULT),
-                  1332180157);
+                  2072113532);
         /* uid digest prefix 0ee66112e6709e40 */
-        CHECK_INT(uidmap_user_uid("https://idp.example.com", "x", UID_MIN_DEFAULT, UID_MAX_DEFAULT), 978087808);
+        CHECK_INT(uidmap_user_uid("https://idp.example.com", "x", UID_MIN_DEFAULT, UID_MAX_DEFAULT), 2139105017);
         /* with range 1000-1009: 1000 + 0xb9e4dbd07d0a6576 % 10 */
         CHECK_INT(uidmap_user_uid("https://login.microsoftonline.com/t/v2.0", "alice@example.com", 1000, 1009), 1004);
         CHECK_INT(uidmap_user_uid("https://idp.example.com", "bob@example.org", 1000, 1009), 1007);
@@ -29,10 +29,10 @@ static void test_group_vectors(void) {
         /* printf 'cloudauth-gid-v1\n%s\n%s' ... : cb94cf03c87616a5, c64aae88e64b023e, 886c8aa552068acd */
         CHECK_INT(uidmap_group_gid("https://login.microsoftonline.com/t/v2.0", "alice@example.com", UID_MIN_DEFAULT,
                                    UID_MAX_DEFAULT),
-                  1407781861);
+                  2092024321);
         CHECK_INT(uidmap_group_gid("https://idp.example.com", "bob@example.org", UID_MIN_DEFAULT, UID_MAX_DEFAULT),
-                  788980606);
-        CHECK_INT(uidmap_group_gid("https://idp.example.com", "x", UID_MIN_DEFAULT, UID_MAX_DEFAULT), 1293547533);
+                  2051858874);
+        CHECK_INT(uidmap_group_gid("https://idp.example.com", "x", UID_MIN_DEFAULT, UID_MAX_DEFAULT), 2058947109);
         /* Same name, different label: a user and a group never share an id by construction. */
         CHECK(uidmap_group_gid("s", "n", UID_MIN_DEFAULT, UID_MAX_DEFAULT) !=
               uidmap_user_uid("s", "n", UID_MIN_DEFAULT, UID_MAX_DEFAULT));
