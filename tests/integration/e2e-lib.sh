@@ -109,8 +109,67 @@ e2e_setup() {
         grep -q '^passwd: files cloudauth$' /etc/nsswitch.conf || echo 'passwd: files cloudauth' >>/etc/nsswitch.conf
         grep -q '^group: files cloudauth$' /etc/nsswitch.conf || echo 'group: files cloudauth' >>/etc/nsswitch.conf
         rm -f /etc/sudoers.d/cloudauth
+        # The PAM module where a bare "pam_cloudauth.so" in /etc/pam.d finds it.
+        mkdir -p "$E2E_LIBDIR/security"
+        install -m 0644 -o root -g root "$CLOUDAUTH_PAM_MODULE" "$E2E_LIBDIR/security/pam_cloudauth.so"
+        _e2e_install_helper
         # setuid programs ignore it anyway; the others must read the same file.
         unset CLOUDAUTH_NSS_DB
+}
+
+# The login helper the module executes: the built one (CLOUDAUTH_HELPER, else
+# beside the module in the build tree), installed where the module runs it
+# (CLOUDAUTH_HELPER_INSTALL_PATH, else the path compiled into the module).
+# A tree without a helper installs nothing.
+e2e_helper_paths() {
+        if [[ -z "${CLOUDAUTH_HELPER:-}" ]]; then
+                local built
+                built=$(dirname "$CLOUDAUTH_PAM_MODULE")/../helper/cloudauth-auth
+                [[ -x "$built" ]] && CLOUDAUTH_HELPER=$(readlink -f "$built")
+        fi
+        if [[ -z "${CLOUDAUTH_HELPER_INSTALL_PATH:-}" ]]; then
+                CLOUDAUTH_HELPER_INSTALL_PATH=$(strings "$CLOUDAUTH_PAM_MODULE" 2>/dev/null |
+                        grep -m1 -E '^/[[:alnum:]/._-]*/cloudauth-auth$' || true)
+                : "${CLOUDAUTH_HELPER_INSTALL_PATH:=/usr/libexec/cloudauth/cloudauth-auth}"
+        fi
+        export CLOUDAUTH_HELPER="${CLOUDAUTH_HELPER:-}" CLOUDAUTH_HELPER_INSTALL_PATH
+}
+
+# An overlay on the nearest existing ancestor of the helper's directory
+# (/usr/libexec, /usr/local...), never on / or /usr, which hold the library
+# directory's own overlay.
+_e2e_install_helper() {
+        e2e_helper_paths
+        [[ -n "$CLOUDAUTH_HELPER" && -x "$CLOUDAUTH_HELPER" ]] || return 0
+        local dir top
+        dir=$(dirname "$CLOUDAUTH_HELPER_INSTALL_PATH")
+        top=$dir
+        while [[ ! -d "$top" ]]; do top=$(dirname "$top"); done
+        case $top in
+        / | /usr) fail "no directory to overlay for $CLOUDAUTH_HELPER_INSTALL_PATH (its nearest existing ancestor is $top)" ;;
+        "$E2E_LIBDIR" | "$E2E_LIBDIR"/* | /etc | /etc/* | /var | /var/* | /run | /run/*) ;;
+        *) _e2e_overlay "$top" "helper-$(tr / - <<<"${top#/}")" ;;
+        esac
+        mkdir -p -m 0755 "$dir"
+        install -m 0755 -o root -g root "$CLOUDAUTH_HELPER" "$CLOUDAUTH_HELPER_INSTALL_PATH"
+}
+
+# The stack the package gives: the pam-auth-update profile of this tree
+# enabled among the system's own profiles, so /etc/pam.d/common-auth and
+# common-account are what an administrator gets, with pam_unix after
+# cloudauth. /usr/share/pam-configs is a copy bound over the real one.
+e2e_packaged_stack() {
+        local profiles=$T/pam-configs
+        mkdir -p "$profiles"
+        cp -a /usr/share/pam-configs/. "$profiles/"
+        install -m 0644 "$SOURCE_ROOT/conf/pam-configs/cloudauth" "$profiles/cloudauth"
+        mount --bind "$profiles" /usr/share/pam-configs || fail "cannot bind $profiles over /usr/share/pam-configs"
+        E2E_MOUNTS+=(/usr/share/pam-configs)
+        DEBIAN_FRONTEND=noninteractive pam-auth-update --package --enable cloudauth >"$T/pam-auth-update.out" 2>&1 ||
+                fail "pam-auth-update --enable cloudauth failed: $(cat "$T/pam-auth-update.out")"
+        grep -q 'pam_cloudauth\.so' /etc/pam.d/common-auth || fail "common-auth lacks pam_cloudauth: $(cat /etc/pam.d/common-auth)"
+        grep -q 'pam_unix\.so' /etc/pam.d/common-auth || fail "common-auth lacks pam_unix: $(cat /etc/pam.d/common-auth)"
+        grep -q 'pam_cloudauth\.so' /etc/pam.d/common-account || fail "common-account lacks pam_cloudauth"
 }
 
 # write_config's file with the state where the setuid NSS reader looks,

@@ -1,0 +1,74 @@
+# Sourced by the attack tests after lib.sh (and e2e-lib.sh where they use
+# it): an unprivileged local attacker, su driven through a terminal, and a
+# CONNECT proxy on loopback.
+# shellcheck shell=bash
+
+ATTACK_PIDS=()
+ATTACKER=""
+SU_OUT=""
+SU_RC=""
+
+# Stop what these helpers started before lib.sh's cleanup removes $T.
+eval "$(declare -f _cleanup | sed '1s/^_cleanup/_attack_lib_cleanup/')"
+_cleanup() {
+        local rc=$? pid
+        for pid in "${ATTACK_PIDS[@]}"; do
+                kill "$pid" 2>/dev/null
+                wait "$pid" 2>/dev/null
+        done
+        (exit "$rc")
+        _attack_lib_cleanup
+}
+
+# Terminals an unprivileged user can open: the machine's devpts may allow
+# root alone (ptmxmode=000), so the private /dev gets a devpts of its own.
+_attack_private_pts() {
+        mountpoint -q /dev/pts && umount -l /dev/pts
+        mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 cloudauth-pts /dev/pts ||
+                fail "cannot mount a devpts instance on /dev/pts"
+        mount --bind /dev/pts/ptmx /dev/ptmx || fail "cannot bind /dev/pts/ptmx over /dev/ptmx"
+}
+
+# A local account (in the overlay /etc) with no privileges: the attacker.
+attacker_create() { # NAME
+        _attack_private_pts
+        ATTACKER=$1
+        e2e_local_user "$ATTACKER" "attacker-$RANDOM$RANDOM"
+        mkdir -m 0700 "$T/$ATTACKER"
+        chown "$ATTACKER:" "$T/$ATTACKER"
+}
+
+# As the attacker, with nothing of root's environment: umask 000, the given
+# variables set, then "su TARGET -c COMMAND" on a terminal of its own,
+# answering the password prompt with PASSWORD. Sets SU_RC, SU_OUT (a file).
+attacker_su() { # TARGET PASSWORD COMMAND [VAR=VALUE...]
+        local target=$1 password=$2 command=$3
+        shift 3
+        SU_OUT=$T/su.out
+        set +e
+        setpriv --reuid="$ATTACKER" --regid="$ATTACKER" --init-groups \
+                env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/$ATTACKER" USER="$ATTACKER" LOGNAME="$ATTACKER" \
+                PTY_RUN_PASSWORD="$password" TERM=dumb "$@" \
+                bash -c 'umask 000; exec python3 "$0" --timeout 60 -- su "$1" -c "$2"' \
+                "$INTEGRATION_DIR/pty-run.py" "$target" "$command" >"$SU_OUT" 2>&1
+        SU_RC=$?
+        set -e
+        [[ $SU_RC -ne 124 ]] || fail "su $target, run by $ATTACKER, hung for 60 s: $(tr -d '\r' <"$SU_OUT" | tail -n 3)"
+}
+
+# An HTTP CONNECT proxy on loopback: PROXY_PORT, and PROXY_LOG with one line
+# per request it got.
+proxy_start() { # NAME
+        local dir=$T/proxy-$1 i
+        mkdir -p "$dir"
+        PROXY_LOG=$dir/requests.log
+        : >"$PROXY_LOG"
+        python3 "$INTEGRATION_DIR/connect-proxy.py" "$dir/port" "$PROXY_LOG" 2>"$dir/stderr" &
+        ATTACK_PIDS+=($!)
+        for ((i = 0; i < 500; i++)); do
+                [[ -s "$dir/port" ]] && break
+                sleep 0.01
+        done
+        [[ -s "$dir/port" ]] || fail "the CONNECT proxy did not start: $(cat "$dir/stderr")"
+        PROXY_PORT=$(cat "$dir/port")
+}
