@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -34,6 +36,8 @@
 #define DELTA_USERS_MIN_BOUND 1000u
 #define DELTA_USERS_BASE_SHARE 16u
 #define RECORD_TMP_PREFIX ".record.tmp."
+/* How long a writer waits for the store lock before it gives up (see lock_wait). */
+#define STORE_LOCK_TIMEOUT_SEC 10u
 
 static const char *local_passwd_path = "/etc/passwd";
 static const char *local_group_path = "/etc/group";
@@ -81,11 +85,42 @@ void cache_user_list_free(struct cache_user **v, size_t n) {
         free(v);
 }
 
+/*
+ * Microsoft's token issuers: https://HOST/<tenant>/... A tenant id and an
+ * object id mean something only there; any other provider may put claims
+ * named tid and oid in a token, with whatever values it (or a user who can
+ * edit his own attributes there) chooses.
+ */
+static const char *const entra_issuer_prefixes[] = {
+        "https://login.microsoftonline.com/",
+        "https://login.microsoftonline.us/",
+        "https://login.chinacloudapi.cn/",
+        "https://sts.windows.net/",
+};
+
+/* Whether tid is the tenant the (verified) issuer URL names: its first path segment. */
+static bool entra_issuer_tenant_is(const char *issuer, const char *tid) {
+        size_t n = strlen(tid);
+
+        if (!issuer || n == 0)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(entra_issuer_prefixes); i++) {
+                const char *prefix = entra_issuer_prefixes[i], *tenant;
+
+                if (strncasecmp(issuer, prefix, strlen(prefix)) != 0)
+                        continue;
+                tenant = issuer + strlen(prefix);
+                return strncasecmp(tenant, tid, n) == 0 && (tenant[n] == '/' || tenant[n] == 0);
+        }
+        return false;
+}
+
 int cache_subject_key(const struct identity *id, char **ret) {
         char *k;
         int r;
 
-        if (id->tenant && id->object_id && *id->tenant && *id->object_id)
+        if (id->tenant && id->object_id && *id->tenant && *id->object_id &&
+            entra_issuer_tenant_is(id->issuer, id->tenant))
                 r = asprintf(&k, "entra:%s:%s", id->tenant, id->object_id);
         else if (id->issuer && id->subject && *id->issuer && *id->subject)
                 r = asprintf(&k, "oidc:%s:%s", id->issuer, id->subject);
@@ -503,6 +538,38 @@ static void stale_temp_remove(const struct cloudauth_config *c, const struct log
         closedir(d);
 }
 
+static uint64_t monotonic_ms(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/*
+ * Every writer holds the lock for milliseconds. A holder that keeps it for
+ * seconds is stuck (stopped, or hung on a dead disk), and waiting for it
+ * without end would hang every login behind it: give up after a deadline,
+ * polling (no signal, no timer: the caller's are not ours to touch).
+ */
+static int lock_wait(int fd, const char *path, const struct logger *log) {
+        uint64_t deadline = monotonic_ms() + STORE_LOCK_TIMEOUT_SEC * 1000u;
+        long pause_ns = 1000000;
+
+        for (;;) {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        return 0;
+                if (errno != EWOULDBLOCK && errno != EINTR)
+                        return log_error_errno(log, -errno, "%s: cannot lock: %s", path, strerror(errno));
+                if (monotonic_ms() >= deadline)
+                        return log_error_errno(log, -ETIMEDOUT,
+                                               "%s: the identity store is locked by another process for more than %u s",
+                                               path, STORE_LOCK_TIMEOUT_SEC);
+                (void) nanosleep(&(struct timespec) { .tv_nsec = pause_ns }, NULL);
+                if (pause_ns < 50000000)
+                        pause_ns *= 2;
+        }
+}
+
 /* Returns the lock fd; closing it releases the lock. */
 static int lock_take(const struct cloudauth_config *c, const struct logger *log) {
         _cleanup_free_ char *path = NULL;
@@ -521,9 +588,8 @@ static int lock_take(const struct cloudauth_config *c, const struct logger *log)
                 return -errno;
         if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()))
                 return log_error_errno(log, -EPERM, "%s: is not a regular file owned by root", path);
-        while (flock(fd, LOCK_EX) < 0)
-                if (errno != EINTR)
-                        return log_error_errno(log, -errno, "%s: cannot lock: %s", path, strerror(errno));
+        if ((r = lock_wait(fd, path, log)) < 0)
+                return r;
         stale_temp_remove(c, log);
         return TAKE_FD(fd);
 }
@@ -1751,7 +1817,8 @@ int cache_store_login(const struct cloudauth_config *c, const struct logger *log
                 reason = "the token names no stable subject";
         if (r >= 0 && (lock = lock_take(c, log)) < 0) {
                 r = lock;
-                reason = "the identity store is not usable";
+                reason = r == -ETIMEDOUT ? "the identity store is locked by another process"
+                                         : "the identity store is not usable";
         }
         if (r >= 0 && (r = local_accounts_load(log, &local)) < 0)
                 reason = "the local account files cannot be read";

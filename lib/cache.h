@@ -30,7 +30,7 @@ struct cache_user {
         uint32_t uid;            /* gid of the private group is the same */
         char *username;          /* local name */
         char *idp_username;      /* lowercased IdP name */
-        char *subject_key;       /* "entra:<tid>:<oid>" or "oidc:<iss>:<sub>" */
+        char *subject_key;       /* see cache_subject_key() */
         char *display_name;      /* may be NULL */
         char *email;             /* may be NULL */
         char **idp_groups;       /* as the token listed them */
@@ -52,7 +52,13 @@ static inline void cache_user_freep(struct cache_user **u) {
 /* Parse one record's JSON text (users/<uid>.json): -EBADMSG when malformed; *ret set only on success. */
 int cache_user_parse(const char *text, size_t len, struct cache_user **ret);
 
-/* The stable subject key of an identity. */
+/*
+ * The stable subject key of an identity: "entra:<tid>:<oid>" only when the
+ * token's issuer is Microsoft's (login.microsoftonline.com and its national
+ * clouds, sts.windows.net) and tid is the tenant the issuer URL names;
+ * otherwise "oidc:<iss>:<sub>", whatever tid and oid claims the token has.
+ * -EINVAL when neither applies.
+ */
 int cache_subject_key(const struct identity *id, char **ret);
 
 /*

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1290,6 +1291,125 @@ static void test_scale(void) {
         CHECK(db_has_group(big, "perf"));
 }
 
+static char *subject_key_of(const char *issuer, const char *tid, const char *oid) {
+        struct identity id = {
+                .issuer = (char *) issuer, .subject = (char *) "the-sub", .tenant = (char *) tid, .object_id = (char *) oid,
+        };
+        char *k = NULL;
+
+        if (cache_subject_key(&id, &k) < 0)
+                return strdup("(error)");
+        return k;
+}
+
+#define TENANT "72f988bf-86f1-41af-91ab-2d7cd011db47"
+#define OID "00000000-0000-0000-0000-00000000a11c"
+
+static void check_subject_key(const char *issuer, const char *tid, const char *oid, const char *want) {
+        _cleanup_free_ char *k = subject_key_of(issuer, tid, oid);
+
+        if (!streq(k, want))
+                fprintf(stderr, "subject key of iss=%s tid=%s: %s, expected %s\n", issuer, tid ? tid : "(none)", k, want);
+        CHECK_STR(k, want);
+}
+
+/* tid and oid name a person only at Microsoft, and only in the issuer's own tenant. */
+static void test_subject_key(void) {
+        check_subject_key("https://login.microsoftonline.com/" TENANT "/v2.0", TENANT, OID, "entra:" TENANT ":" OID);
+        check_subject_key("https://sts.windows.net/" TENANT "/", TENANT, OID, "entra:" TENANT ":" OID);
+        /* Tenant ids compare case-insensitively; the key keeps the claim as sent. */
+        check_subject_key("https://login.microsoftonline.com/72F988BF-86F1-41AF-91AB-2D7CD011DB47/v2.0", TENANT, OID,
+                          "entra:" TENANT ":" OID);
+        /* Another tenant's tid in this tenant's token, or a tid that is only a prefix of the issuer's. */
+        check_subject_key("https://login.microsoftonline.com/" TENANT "/v2.0", "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+                          OID, "oidc:https://login.microsoftonline.com/" TENANT "/v2.0:the-sub");
+        check_subject_key("https://login.microsoftonline.com/" TENANT "/v2.0", "72f988bf", OID,
+                          "oidc:https://login.microsoftonline.com/" TENANT "/v2.0:the-sub");
+        /* Any other provider may carry claims named tid and oid with any value. */
+        check_subject_key(ISSUER, TENANT, OID, "oidc:" ISSUER ":the-sub");
+        check_subject_key("https://login.microsoftonline.com.evil.example/" TENANT "/v2.0", TENANT, OID,
+                          "oidc:https://login.microsoftonline.com.evil.example/" TENANT "/v2.0:the-sub");
+        check_subject_key("https://evil.example/https://login.microsoftonline.com/" TENANT, TENANT, OID,
+                          "oidc:https://evil.example/https://login.microsoftonline.com/" TENANT ":the-sub");
+        check_subject_key("https://login.microsoftonline.com/" TENANT "/v2.0", NULL, OID,
+                          "oidc:https://login.microsoftonline.com/" TENANT "/v2.0:the-sub");
+}
+
+/* Two people of another provider with equal tid and oid claims stay two people. */
+static void test_subject_spoof(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *alice = ident(c, "alice@example.com", "alice-sub", NULL);
+        _cleanup_(identity_freep) struct identity *bob = ident(c, "bob@example.com", "bob-sub", NULL);
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        uint32_t ua = 0, ub = 0;
+
+        alice->tenant = strdup(TENANT);
+        alice->object_id = strdup(OID);
+        bob->tenant = strdup(TENANT);
+        bob->object_id = strdup(OID);
+        capture_reset();
+        CHECK_INT(store(c, alice, NULL, &ua, NULL), 0);
+        CHECK_INT(store(c, bob, NULL, &ub, NULL), 0);
+        CHECK(ua != ub);
+        CHECK_INT(ub, uidmap_user_uid(ISSUER, "bob@example.com", c->uid_min, c->uid_max));
+        CHECK(db_has_user(c, "alice", ua));
+        CHECK(db_has_user(c, "bob", ub));
+        CHECK_INT(cache_user_load_by_name(c, &test_log, "alice", &u), 0);
+        CHECK(u && u->uid == ua && streq(u->subject_key, "oidc:" ISSUER ":alice-sub"));
+}
+
+static double now_s(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* A stuck lock holder costs a login a bounded wait and a clear message, never a hang. */
+static void test_lock_deadline(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *alice = ident(c, "alice@example.com", "alice-sub", NULL);
+        const char *reason = NULL;
+        char path[1024];
+        double start, took;
+        int fds[2], status;
+        char byte;
+        pid_t pid;
+
+        capture_reset();
+        CHECK_INT(store(c, alice, NULL, NULL, NULL), 0);
+        snprintf(path, sizeof(path), "%s/lock", c->state_dir);
+        CHECK_INT(pipe(fds), 0);
+        pid = fork();
+        if (pid == 0) {
+                int fd = open(path, O_RDWR | O_CLOEXEC);
+
+                if (fd < 0 || flock(fd, LOCK_EX) < 0)
+                        _exit(1);
+                (void) !write(fds[1], "x", 1);
+                pause();
+                _exit(0);
+        }
+        close(fds[1]);
+        CHECK(read(fds[0], &byte, 1) == 1);
+        close(fds[0]);
+
+        capture_reset();
+        start = now_s();
+        CHECK_INT(store(c, alice, NULL, NULL, &reason), -ETIMEDOUT);
+        took = now_s() - start;
+        CHECK(took >= 9.5 && took < 12);
+        CHECK(logged("the identity store is locked by another process for more than 10 s"));
+        CHECK(reason && strstr(reason, "locked by another process"));
+
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        /* The holder gone, the next login proceeds at once. */
+        start = now_s();
+        CHECK_INT(store(c, alice, NULL, NULL, NULL), 0);
+        CHECK(now_s() - start < 2);
+}
+
 static int rm_rf(const char *path) {
         char cmd[600];
 
@@ -1329,6 +1449,9 @@ int main(void) {
         RUN(test_concurrent);
         RUN(test_killed_writer);
         RUN(test_scale);
+        RUN(test_subject_key);
+        RUN(test_subject_spoof);
+        RUN(test_lock_deadline);
 
         if (!tests_failed)
                 (void) rm_rf(tmp_root);
