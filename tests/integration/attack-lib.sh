@@ -72,3 +72,40 @@ proxy_start() { # NAME
         [[ -s "$dir/port" ]] || fail "the CONNECT proxy did not start: $(cat "$dir/stderr")"
         PROXY_PORT=$(cat "$dir/port")
 }
+
+# A user from a directory service, as SSSD or LDAP would provide him: glibc
+# finds him through nss-systemd in a JSON record under /run/userdb (the e2e
+# harness's private /run), never in /etc/passwd, and never from cloudauth.
+directory_user() { # NAME UID
+        [[ -e "$E2E_LIBDIR/libnss_systemd.so.2" ]] || skip "libnss_systemd.so.2 is not installed (libnss-systemd)"
+        mkdir -p -m 0755 /run/userdb
+        printf '{"userName":"%s","uid":%s,"gid":%s,"realName":"Directory User","homeDirectory":"/home/%s","shell":"/bin/bash"}\n' \
+                "$1" "$2" "$2" "$1" >"/run/userdb/$1.user"
+        printf '{"groupName":"%s","gid":%s}\n' "$1" "$2" >"/run/userdb/$1.group"
+        chmod 0644 "/run/userdb/$1.user" "/run/userdb/$1.group"
+        sed -i -E 's/^(passwd|group):.*/\1: files systemd cloudauth/' /etc/nsswitch.conf
+        [[ "$(getent passwd "$1" | cut -d: -f3)" == "$2" ]] ||
+                fail "the directory does not answer for $1: '$(getent passwd "$1")'"
+        ! grep -q "^$1:" /etc/passwd || fail "$1 is in /etc/passwd"
+}
+
+# pamtester as root through /etc/pam.d/SERVICE, the password on stdin: sets
+# PAM_RC and PAM_OUT (stdout and stderr), as pam_run does under pam_wrapper.
+system_pam_run() { # SERVICE USER "OPS..." PASSWORD
+        local service=$1 user=$2 ops=$3 password=${4-}
+        PAM_OUT=$T/pam.out
+        set +e
+        # shellcheck disable=SC2086
+        printf '%s\n' "$password" | timeout 60 pamtester -v "$service" "$user" $ops >"$T/pam.stdout" 2>"$T/pam.stderr"
+        PAM_RC=$?
+        set -e
+        cat "$T/pam.stdout" "$T/pam.stderr" >"$PAM_OUT"
+        [[ $PAM_RC -ne 124 ]] || fail "pamtester $service $user $ops hung for 60 s"
+}
+
+# /etc/pam.d/SERVICE with the module alone, as the package names it: what
+# pamtester reports is the module's own answer.
+module_only_service() { # SERVICE
+        printf '%s\n' "auth required pam_cloudauth.so" "account required pam_cloudauth.so" \
+                "password required pam_deny.so" "session required pam_permit.so" >"/etc/pam.d/$1"
+}
