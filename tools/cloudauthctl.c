@@ -15,7 +15,6 @@
 #include "browser.h"
 #include "cache.h"
 #include "cloudauth-build.h"
-#include "cache.h"
 #include "config.h"
 #include "device.h"
 #include "json-util.h"
@@ -25,6 +24,7 @@
 #include "provider.h"
 #include "qr.h"
 #include "secret.h"
+#include "termesc.h"
 
 #define PASSWORD_MAX 1024
 /* How long login --browser waits for the browser to come back, unless --timeout says otherwise. */
@@ -37,6 +37,65 @@ struct ctl_options {
         bool debug;
         unsigned timeout; /* login --browser, seconds */
 };
+
+/*
+ * Everything the provider sent (names, groups, roles, claims, URLs, codes) is
+ * data: it reaches the terminal only through these, which escape every control
+ * character (termesc.h). Out of memory, a value is left out, never shown raw.
+ */
+static void put_text(FILE *f, const char *s) {
+        _cleanup_free_ char *e = NULL;
+
+        if (s && termesc_text(s, &e) >= 0)
+                fputs(e, f);
+        else if (s)
+                fputs("?", f);
+}
+
+static char *text_escape(const char *s) {
+        char *e = NULL;
+
+        if (termesc_text(strempty(s), &e) < 0)
+                return NULL;
+        return e;
+}
+
+static void print_field(const char *label, const char *value) {
+        printf("%-14s ", label);
+        put_text(stdout, value);
+        putchar('\n');
+}
+
+/* One JSON document and a newline; its strings escaped as \u00XX where a terminal would act on them. */
+static int print_json(FILE *f, const json_t *doc, size_t flags) {
+        _cleanup_free_ char *text = NULL, *safe = NULL;
+        int r;
+
+        if (!doc)
+                return -ENOMEM;
+        text = json_dumps(doc, flags);
+        if (!text)
+                return -ENOMEM;
+        if ((r = termesc_json(text, &safe)) < 0)
+                return r;
+        fputs(safe, f);
+        fputc('\n', f);
+        return 0;
+}
+
+/* As log_sink_stderr, for messages that may quote the provider. */
+static void ctl_log_sink(void *userdata, int priority, const char *message) {
+        const char *prefix = "";
+
+        (void) userdata;
+        if (priority <= LOG_ERR)
+                prefix = "error: ";
+        else if (priority == LOG_WARNING)
+                prefix = "warning: ";
+        fprintf(stderr, "cloudauth: %s", prefix);
+        put_text(stderr, message);
+        fputc('\n', stderr);
+}
 
 /* Collects check results so they can be printed as text or as one JSON document. */
 struct check_report {
@@ -64,8 +123,11 @@ static void report_add(struct check_report *rep, const char *name, const char *l
         if (rep->json)
                 json_array_append_new(rep->items, json_pack("{s:s, s:s, s:s}", "check", name, "level", level,
                                                             "message", msg));
-        else
-                printf("%-8s %-10s %s\n", streq(level, "ok") ? "ok" : level, name, msg);
+        else {
+                printf("%-8s %-10s ", streq(level, "ok") ? "ok" : level, name);
+                put_text(stdout, msg);
+                putchar('\n');
+        }
 }
 
 /* Lines logged by lib while checking are collected as errors of the "config" check. */
@@ -204,8 +266,7 @@ print:
         if (o->json) {
                 json_t *doc = json_pack("{s:b, s:i, s:i, s:O}", "ok", rep.n_errors == 0, "errors", rep.n_errors,
                                         "warnings", rep.n_warnings, "checks", rep.items);
-                json_dumpf(doc, stdout, JSON_INDENT(2));
-                putchar('\n');
+                (void) print_json(stdout, doc, JSON_INDENT(2));
                 json_decref(doc);
         } else if (rep.n_errors)
                 printf("%u problem%s found.\n", rep.n_errors, rep.n_errors == 1 ? "" : "s");
@@ -269,13 +330,17 @@ static void print_strv(const char *label, char *const *v) {
         printf("%-14s ", label);
         if (!v || !*v)
                 printf("-");
-        for (char *const *i = v; i && *i; i++)
-                printf("%s%s", i == v ? "" : ", ", *i);
+        for (char *const *i = v; i && *i; i++) {
+                fputs(i == v ? "" : ", ", stdout);
+                put_text(stdout, *i);
+        }
         printf("\n");
 }
 
 static int print_login(const struct ctl_options *o, const char *flow, const char *user,
                        const struct login_result *res) {
+        int r;
+
         if (o->json) {
                 json_t *doc = json_pack("{s:s?, s:s, s:s, s:s}", "user", user, "flow", flow, "result",
                                         login_status_to_string(res->status), "reason", strempty(res->reason));
@@ -293,28 +358,33 @@ static int print_login(const struct ctl_options *o, const char *flow, const char
                         json_object_set_new(doc, "access_reason", json_string(strempty(res->access_reason)));
                         json_object_set(doc, "claims", res->claims);
                 }
-                json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-                putchar('\n');
+                r = print_json(stdout, doc, JSON_INDENT(2) | JSON_SORT_KEYS);
                 json_decref(doc);
-                return 0;
+                return r;
         }
 
         if (res->status != LOGIN_OK) {
-                printf("Login failed for %s: %s (%s)\n", user ? user : "the sign-in", strempty(res->reason),
-                       login_status_to_string(res->status));
+                fputs("Login failed for ", stdout);
+                put_text(stdout, user ? user : "the sign-in");
+                fputs(": ", stdout);
+                put_text(stdout, strempty(res->reason));
+                printf(" (%s)\n", login_status_to_string(res->status));
                 return 0;
         }
 
         printf("Verified ID token claims:\n");
-        json_dumpf(res->claims, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("\n\n");
-        printf("%-14s %s\n", "local user", res->identity->username);
+        if ((r = print_json(stdout, res->claims, JSON_INDENT(2) | JSON_SORT_KEYS)) < 0)
+                return r;
+        printf("\n");
+        print_field("local user", res->identity->username);
         printf("%-14s %u (primary group %u, a private group)\n", "uid", res->uid, res->uid);
-        printf("%-14s %s\n", "IdP user", res->identity->idp_username);
+        print_field("IdP user", res->identity->idp_username);
         print_strv("groups", res->identity->groups);
         print_strv("app roles", res->identity->app_roles);
         print_strv("roles", res->roles);
-        printf("%-14s %s (%s)\n", "allowed", res->allowed ? "yes" : "no", strempty(res->access_reason));
+        printf("%-14s %s (", "allowed", res->allowed ? "yes" : "no");
+        put_text(stdout, strempty(res->access_reason));
+        printf(")\n");
         return 0;
 }
 
@@ -409,8 +479,17 @@ static int login_device_run(const struct ctl_options *o, struct provider *p, con
                 left = 0;
         if (localtime_r(&a.expires_at, &tm))
                 strftime(until, sizeof(until), " (at %H:%M:%S)", &tm);
-        fprintf(out, "Sign in to %s%s%s:\n  open     %s\n  and enter the code  %s\n", c->app_name,
-                user ? " as " : "", strempty(user), a.verification_uri, a.user_code);
+        fputs("Sign in to ", out);
+        put_text(out, c->app_name);
+        if (user) {
+                fputs(" as ", out);
+                put_text(out, user);
+        }
+        fputs(":\n  open     ", out);
+        put_text(out, a.verification_uri);
+        fputs("\n  and enter the code  ", out);
+        put_text(out, a.user_code);
+        fputc('\n', out);
         if (qr)
                 fprintf(out, "or scan this code with your phone:\n%s", qr);
         fprintf(out, "The code expires in %ld:%02ld%s. Waiting for the sign-in...\n", left / 60, left % 60, until);
@@ -460,7 +539,10 @@ static int login_browser_run(const struct ctl_options *o, struct provider *p, co
                 return 0;
         }
 
-        fprintf(out, "Open this URL in a browser on this machine:\n\n  %s\n\n", b.authorization_url);
+        /* The URL starts with the provider's authorization endpoint. */
+        fputs("Open this URL in a browser on this machine:\n\n  ", out);
+        put_text(out, b.authorization_url);
+        fputs("\n\n", out);
         fprintf(out, "Waiting up to %u s for the browser to come back to %s ...\n", o->timeout, b.redirect_uri);
         fflush(out);
 
@@ -495,7 +577,7 @@ out:
 
 static int verb_login(const struct ctl_options *o, enum ctl_flow flow, const char *user) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
-        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
         struct login_result res = {0};
         struct provider p;
         int r;
@@ -557,14 +639,13 @@ static json_t *cache_user_to_json(const struct cache_user *u) {
 }
 
 static void print_json_and_free(json_t *doc) {
-        json_dumpf(doc, stdout, JSON_INDENT(2));
-        putchar('\n');
+        (void) print_json(stdout, doc, JSON_INDENT(2));
         json_decref(doc);
 }
 
 static int verb_user_list(const struct ctl_options *o) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
-        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
         struct cache_user **users = NULL;
         size_t n = 0;
         int r;
@@ -587,14 +668,17 @@ static int verb_user_list(const struct ctl_options *o) {
         } else {
                 printf("%-32s %10s  %-16s  %s\n", "NAME", "UID", "LAST LOGIN", "ROLES");
                 for (size_t i = 0; i < n; i++) {
+                        _cleanup_free_ char *name = text_escape(users[i]->username);
                         char when[32];
 
                         format_time(users[i]->last_online_login, when, sizeof(when));
-                        printf("%-32s %10u  %-16s  ", users[i]->username, (unsigned) users[i]->uid, when);
+                        printf("%-32s %10u  %-16s  ", strempty(name), (unsigned) users[i]->uid, when);
                         if (!users[i]->roles || !users[i]->roles[0])
                                 printf("-");
-                        for (char **role = users[i]->roles; role && *role; role++)
-                                printf("%s%s", role == users[i]->roles ? "" : ",", *role);
+                        for (char **role = users[i]->roles; role && *role; role++) {
+                                fputs(role == users[i]->roles ? "" : ",", stdout);
+                                put_text(stdout, *role);
+                        }
                         printf("\n");
                 }
                 printf("\n%zu user%s cached.\n", n, n == 1 ? "" : "s");
@@ -607,15 +691,18 @@ static void print_groups(const char *label, const struct cache_group *g, size_t 
         printf("%-14s ", label);
         if (n == 0)
                 printf("-");
-        for (size_t i = 0; i < n; i++)
-                printf("%s%s(%u)", i == 0 ? "" : ", ", g[i].name, (unsigned) g[i].gid);
+        for (size_t i = 0; i < n; i++) {
+                fputs(i == 0 ? "" : ", ", stdout);
+                put_text(stdout, g[i].name);
+                printf("(%u)", (unsigned) g[i].gid);
+        }
         printf("\n");
 }
 
 static int verb_user_show(const struct ctl_options *o, const char *name) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
-        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
         char first[32], last[32];
         int r;
 
@@ -637,12 +724,12 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
         }
         format_time(u->first_login, first, sizeof(first));
         format_time(u->last_online_login, last, sizeof(last));
-        printf("%-14s %s\n", "name", u->username);
-        printf("%-14s %s\n", "IdP name", u->idp_username);
+        print_field("name", u->username);
+        print_field("IdP name", u->idp_username);
         printf("%-14s %u\n", "uid", (unsigned) u->uid);
-        printf("%-14s %s\n", "display name", strna(u->display_name));
-        printf("%-14s %s\n", "email", strna(u->email));
-        printf("%-14s %s\n", "subject", u->subject_key);
+        print_field("display name", strna(u->display_name));
+        print_field("email", strna(u->email));
+        print_field("subject", u->subject_key);
         print_strv("IdP groups", u->idp_groups);
         print_strv("app roles", u->app_roles);
         print_strv("roles", u->roles);
@@ -655,7 +742,7 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
 
 static int verb_user_forget(const struct ctl_options *o, const char *name) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
-        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
         int r;
 
         if (config_load(o->config_path, &log, &c) < 0)
@@ -676,7 +763,7 @@ static int verb_user_forget(const struct ctl_options *o, const char *name) {
 static int verb_cache_rebuild(const struct ctl_options *o) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
         _cleanup_free_ char *path = NULL;
-        struct logger log = { .sink = log_sink_stderr, .debug = o->debug };
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
         size_t n_users, n_groups = 0;
         struct nssdb *db;
         int r;
