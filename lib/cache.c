@@ -727,6 +727,94 @@ static const struct local_entry *local_find_id(const struct local_entry *v, size
         return NULL;
 }
 
+/* ---- the names provider groups are exported under ---- */
+
+/*
+ * Where a provider group's name is qualified: default_domain, else the
+ * issuer's host (no port, no user info). NULL when neither gives a name the
+ * rule below can use.
+ */
+static int group_qualifier(const struct cloudauth_config *c, char **ret) {
+        const char *host = c->default_domain, *end;
+        char *q;
+
+        if (!host) {
+                if (!c->issuer || strncasecmp(c->issuer, "https://", 8) != 0)
+                        return -EINVAL;
+                host = c->issuer + 8;
+                end = host + strcspn(host, "/?#");
+                for (const char *at = host; at < end; at++)
+                        if (*at == '@')
+                                host = at + 1;
+                end = host + strcspn(host, ":/?#");
+        } else
+                end = host + strlen(host);
+        if (end == host || end - host > 128)
+                return -EINVAL;
+        q = strndup(host, (size_t) (end - host));
+        if (!q)
+                return -ENOMEM;
+        for (char *p = q; *p; p++) {
+                *p = (char) tolower((unsigned char) *p);
+                if (!isalnum((unsigned char) *p) && *p != '.' && *p != '-') {
+                        free(q);
+                        return -EINVAL;
+                }
+        }
+        *ret = q;
+        return 0;
+}
+
+/* The part before '@': lowercase ASCII letters, digits, '.', '_', '-', not starting with '.' or '-'. */
+static bool group_local_part_valid(const char *s, size_t n) {
+        if (n == 0 || s[0] == '-' || s[0] == '.')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9') && s[i] != '.' && s[i] != '_' &&
+                    s[i] != '-')
+                        return false;
+        return true;
+}
+
+/*
+ * A provider group is exported as "name@qualifier" (lowercased), never
+ * under its bare name: a bare name, or an all-digit one, could be read as a
+ * local group, a sudoers %group, a polkit rule or a GID. Only names of safe
+ * characters are exported; the others still count for roles and
+ * allow_groups, they just have no Unix group. -EINVAL when not exportable.
+ */
+static int group_export_name(const struct cloudauth_config *c, const char *idp_group, char **ret) {
+        _cleanup_free_ char *q = NULL;
+        char *name;
+        size_t n = strlen(idp_group);
+        int r;
+
+        if ((r = group_qualifier(c, &q)) < 0)
+                return r;
+        if (n > NAME_MAX_LEN || n + 1 + strlen(q) > NAME_MAX_LEN)
+                return -EINVAL;
+        if (asprintf(&name, "%s@%s", idp_group, q) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                name[i] = (char) tolower((unsigned char) name[i]);
+        if (!group_local_part_valid(name, n)) {
+                free(name);
+                return -EINVAL;
+        }
+        *ret = name;
+        return 0;
+}
+
+/* Whether name is one group_export_name() gives under this configuration (for entries written before). */
+static bool group_name_exported(const struct cloudauth_config *c, const char *name) {
+        _cleanup_free_ char *q = NULL;
+        const char *at = strrchr(name, '@');
+
+        if (!at || group_qualifier(c, &q) < 0 || !streq(at + 1, q))
+                return false;
+        return group_local_part_valid(name, (size_t) (at - name));
+}
+
 /* ---- the nss.db model: what the next nss.db will hold ---- */
 
 /* Open-addressing index over the model's arrays, used when the model was built from records. */
@@ -902,7 +990,8 @@ static void index_put(struct index *x, uint64_t h, size_t element) {
  * holds its users. A corrupt delta is: its users are only in the records,
  * so the caller rebuilds from them.
  */
-static int model_from_nssdb(struct model *m, const char *path, const char *delta, const struct logger *log) {
+static int model_from_nssdb(struct model *m, const struct cloudauth_config *c, const char *path, const char *delta,
+                            const struct logger *log) {
         size_t n_users, n_delta, pos;
         struct nssdb_user_view v;
         struct nssdb_pair_group_view g;
@@ -931,14 +1020,28 @@ static int model_from_nssdb(struct model *m, const char *path, const char *delta
         for (size_t i = 0; i < nssdb_n_groups(m->pair.base); i++) {
                 struct nssdb_group_view bg;
 
-                if (nssdb_group_at(m->pair.base, i, &bg) >= 0 && !bg.private_group &&
-                    (r = model_group_add(m, bg.name, bg.gid)) < 0)
+                if (nssdb_group_at(m->pair.base, i, &bg) < 0 || bg.private_group)
+                        continue;
+                if (!group_name_exported(c, bg.name))
+                        goto unqualified;
+                if ((r = model_group_add(m, bg.name, bg.gid)) < 0)
                         return r;
         }
-        for (pos = nssdb_n_groups(m->pair.base); nssdb_pair_group_next(&m->pair, pos, &g, &pos) >= 0;)
-                if (!g.private_group && (r = model_group_add(m, g.name, g.gid)) < 0)
+        for (pos = nssdb_n_groups(m->pair.base); nssdb_pair_group_next(&m->pair, pos, &g, &pos) >= 0;) {
+                if (g.private_group)
+                        continue;
+                if (!group_name_exported(c, g.name))
+                        goto unqualified;
+                if ((r = model_group_add(m, g.name, g.gid)) < 0)
                         return r;
+        }
         return 0;
+
+unqualified:
+        /* Written before provider groups were qualified, or under another default_domain. */
+        log_notice(log, "%s: holds provider groups under names this configuration does not give; rebuilding it from the user records",
+                   path);
+        return -ESTALE;
 }
 
 /* The IdP's display name as gecos, when nssdb_write can hold it; otherwise none (a long name must not fail the write). */
@@ -1075,6 +1178,11 @@ static int model_from_records(struct model *m, const struct cloudauth_config *c,
                         const struct cache_group *g = &u->groups[j];
                         ssize_t k = model_find_gid(m, g->gid);
 
+                        if (!group_name_exported(c, g->name)) {
+                                log_info(log, "group %s of %s is left out of nss.db: not a qualified provider group name; the next login of %s exports it as it should be",
+                                         g->name, u->username, u->username);
+                                continue;
+                        }
                         if (k < 0) {
                                 if (model_find_uid(m, g->gid) >= 0 || model_find_name(m, g->name) >= 0 ||
                                     model_find_group_name(m, g->name) >= 0 ||
@@ -1240,12 +1348,12 @@ static int model_load(struct model *m, const struct cloudauth_config *c, const s
 
         if ((r = cache_nssdb_path(c, &path)) < 0 || (r = cache_delta_path(c, &delta)) < 0)
                 return r;
-        r = model_from_nssdb(m, path, delta, log);
+        r = model_from_nssdb(m, c, path, delta, log);
         if (r >= 0)
                 return 0;
         if (r == -ENOMEM)
                 return r;
-        if (r != -ENOENT)
+        if (r != -ENOENT && r != -ESTALE)
                 log_warn(log, "%s: not usable (%s); rebuilding it from the user records", path, strerror(-r));
         model_done(m);
         return model_from_records(m, c, log, local, NULL);
@@ -1342,17 +1450,6 @@ static int model_remove_users(struct model *m, const uint32_t *removed, size_t n
 
 /* ---- login ---- */
 
-static bool group_name_valid(const char *s) {
-        size_t n = 0;
-
-        if (!s || !*s || *s == '-')
-                return false;
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++, n++)
-                if (*p <= 0x20 || *p == 0x7f || *p == ':' || *p == ',' || *p == '/' || n >= NAME_MAX_LEN)
-                        return false;
-        return true;
-}
-
 static char *strdup_lower(const char *s) {
         char *r = strdup(s);
 
@@ -1411,14 +1508,20 @@ static int idp_groups_map(const struct cloudauth_config *c, const struct logger 
                 uint32_t gid;
                 ssize_t k;
 
-                if (!group_name_valid(*g)) {
-                        log_debug(log, "IdP group '%.64s' of %s is not a valid group name; skipped", *g, u->username);
+                _cleanup_free_ char *lower = NULL;
+
+                r = group_export_name(c, *g, &name);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        log_debug(log, "IdP group '%.64s' of %s has no exportable group name; it counts for roles only",
+                                  *g, u->username);
                         continue;
                 }
-                name = strdup_lower(*g);
-                if (!name)
+                lower = strdup_lower(*g);
+                if (!lower)
                         return -ENOMEM;
-                gid = uidmap_group_gid(c->issuer, name, c->uid_min, c->uid_max);
+                gid = uidmap_group_gid(c->issuer, lower, c->uid_min, c->uid_max);
 
                 if (local_find_name(local->groups, local->n_groups, name)) {
                         log_warn(log, "IdP group %s of %s has the name of a local group in %s; skipped, never merged",
@@ -1442,6 +1545,11 @@ static int idp_groups_map(const struct cloudauth_config *c, const struct logger 
                 if ((k = model_find_gid(m, gid)) >= 0 && !streq(m->groups[k].name, name)) {
                         log_warn(log, "IdP group %s of %s maps to gid %" PRIu32 ", which group %s already has; skipped",
                                  name, u->username, gid, m->groups[k].name);
+                        continue;
+                }
+                if ((k = model_find_group_name(m, name)) >= 0 && m->groups[k].gid != gid) {
+                        log_warn(log, "IdP group %s of %s has the name of group gid %" PRIu32 "; skipped", name,
+                                 u->username, m->groups[k].gid);
                         continue;
                 }
                 if ((r = group_array_add(&u->groups, &u->n_groups, name, gid)) < 0)

@@ -61,7 +61,7 @@ for k in 1 17 50; do
         u=$(uid_of "user$k@example.com")
         expect_getent "user$k:*:$u:$u:User $k:/home/user$k:/bin/bash" passwd "$u"
 done
-members=$(nss_run getent group linux-users | cut -d: -f4 | tr ',' '\n' | sort)
+members=$(nss_run getent group linux-users@example.com | cut -d: -f4 | tr ',' '\n' | sort)
 [[ "$members" == "$want" ]] || fail "linux-users lists $(wc -l <<<"$members") members"
 [[ $(find "$T/state/users" -name '*.json' | wc -l) -eq $n ]] || fail "not $n user records"
 expect_no_syslog 'cannot use .*nss\.db' "nss.db was always usable"

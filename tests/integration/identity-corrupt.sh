@@ -40,8 +40,8 @@ expect_unusable() { # what was done
                 [[ "$GETENT_RC" -eq 2 && -z "$GETENT_OUT" ]] ||
                         fail "$1: getent passwd $key: exit $GETENT_RC, '$GETENT_OUT'"
         done
-        getent_run group linux-users
-        [[ "$GETENT_RC" -eq 2 ]] || fail "$1: getent group linux-users: exit $GETENT_RC, '$GETENT_OUT'"
+        getent_run group linux-users@example.com
+        [[ "$GETENT_RC" -eq 2 ]] || fail "$1: getent group linux-users@example.com: exit $GETENT_RC, '$GETENT_OUT'"
         getent_run passwd
         [[ "$GETENT_RC" -eq 0 && "$GETENT_OUT" == "root:x:0:0:root:/root:/bin/bash" ]] ||
                 fail "$1: enumeration: exit $GETENT_RC, '$GETENT_OUT'"
@@ -94,7 +94,7 @@ for damage in truncate-half truncate-header empty garbage; do
         out=$(ctl cache rebuild 2>&1) || fail "$damage: cache rebuild failed: $out"
         expect_getent "$alice_line" passwd alice
         expect_getent "$bob_line" passwd "$bob"
-        expect_getent "linux-users:*:$(gid_of linux-users):alice,bob" group linux-users
+        expect_getent "linux-users@example.com:*:$(gid_of linux-users):alice,bob" group linux-users@example.com
 done
 
 # Writable by others: never trusted, logged; the next write sets it right.

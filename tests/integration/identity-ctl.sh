@@ -69,7 +69,7 @@ grep -q '^Forgot alice\.' <<<"$out" || fail "forget: $out"
 [[ "$(cached_users | cut -d: -f1)" == bob ]] || fail "enumeration after forget: $(cached_users)"
 expect_getent "alice:*:$uid:$uid::/home/alice:/bin/bash" passwd alice
 expect_getent_absent passwd "$uid"
-expect_getent_absent group linux-admins
+expect_getent_absent group linux-admins@example.com
 grep -q '^1 user cached\.$' <<<"$(ctl user list)" || fail "list after forget: $(ctl user list)"
 set +e
 ctl user show alice >/dev/null 2>&1

@@ -19,7 +19,7 @@ pam_run login alice@example.com "authenticate acct_mgmt" "$pw"
 expect_pam_ok
 want=$(printf '%s\n' "$uid" 4 27 "$g_users" "$g_admins" | sort -n | tr '\n' ' ')
 [[ "$(groups_of_alice)" == "$want" ]] || fail "before: id -G alice is '$(groups_of_alice)', expected '$want'"
-expect_getent "linux-admins:*:$g_admins:alice" group linux-admins
+expect_getent "linux-admins@example.com:*:$g_admins:alice" group linux-admins@example.com
 
 idp_admin "/__test/user?email=alice@example.com&groups=linux-users"
 
@@ -33,12 +33,12 @@ expect_syslog 'user=alice@example\.com account=alice result=allowed' "still allo
 want=$(printf '%s\n' "$uid" "$g_users" | sort -n | tr '\n' ' ')
 [[ "$(groups_of_alice)" == "$want" ]] || fail "after: id -G alice is '$(groups_of_alice)', expected '$want'"
 got=$(nss_glibc_run id -Gn alice)
-[[ " $got " != *" sudo "* && " $got " != *" adm "* && " $got " != *" linux-admins "* ]] ||
+[[ " $got " != *" sudo "* && " $got " != *" adm "* && " $got " != *" linux-admins@example.com "* ]] ||
         fail "id -Gn alice still lists a removed group: $got"
 # Nobody is in linux-admins any more: the group is not defined at all.
-expect_getent_absent group linux-admins
+expect_getent_absent group linux-admins@example.com
 expect_getent_absent group "$g_admins"
-expect_getent "linux-users:*:$g_users:alice" group linux-users
+expect_getent "linux-users@example.com:*:$g_users:alice" group linux-users@example.com
 
 # And back: the next login with the group restores the role's groups.
 idp_admin "/__test/user?email=alice@example.com&groups=linux-users,linux-admins"
@@ -46,5 +46,5 @@ pam_run login alice@example.com "authenticate acct_mgmt" "$pw"
 expect_pam_ok
 want=$(printf '%s\n' "$uid" 4 27 "$g_users" "$g_admins" | sort -n | tr '\n' ' ')
 [[ "$(groups_of_alice)" == "$want" ]] || fail "restored: id -G alice is '$(groups_of_alice)', expected '$want'"
-expect_getent "linux-admins:*:$g_admins:alice" group linux-admins
+expect_getent "linux-admins@example.com:*:$g_admins:alice" group linux-admins@example.com
 pass

@@ -34,9 +34,9 @@ expect_getent "$line" passwd alice@example.com
 expect_getent "$line" passwd ALICE@Example.COM
 expect_getent "alice:*:$uid:alice" group alice
 expect_getent "alice:*:$uid:alice" group "$uid"
-expect_getent "linux-admins:*:$g_admins:alice" group linux-admins
-expect_getent "linux-admins:*:$g_admins:alice" group "$g_admins"
-expect_getent "linux-users:*:$g_users:alice" group linux-users
+expect_getent "linux-admins@example.com:*:$g_admins:alice" group linux-admins@example.com
+expect_getent "linux-admins@example.com:*:$g_admins:alice" group "$g_admins"
+expect_getent "linux-users@example.com:*:$g_users:alice" group linux-users@example.com
 # Local groups stay local: nss.db never defines sudo or adm.
 expect_getent "sudo:x:27:" group sudo
 expect_getent "root:x:0:0:root:/root:/bin/bash" passwd root
@@ -48,7 +48,7 @@ users=$(nss_run getent passwd | cut -d: -f1 | tr '\n' ' ')
 # nss_wrapper builds group lists from member lists, so the IdP groups show,
 # the local role groups not; glibc itself asks initgroups_dyn for those.
 got=$(nss_run id alice)
-[[ "$got" == "uid=$uid(alice) gid=$uid(alice) groups=$uid(alice),$g_users(linux-users),$g_admins(linux-admins)" ]] ||
+[[ "$got" == "uid=$uid(alice) gid=$uid(alice) groups=$uid(alice),$g_users(linux-users@example.com),$g_admins(linux-admins@example.com)" ]] ||
         fail "id alice under nss_wrapper: $got"
 want=$(printf '%s\n' "$uid" 4 27 "$g_users" "$g_admins" | sort -n | tr '\n' ' ')
 got=$(nss_glibc_run id -G alice | tr ' ' '\n' | sort -n | tr '\n' ' ')
@@ -57,7 +57,7 @@ got=$(nss_glibc_run id -u alice@example.com)
 [[ "$got" == "$uid" ]] || fail "id -u alice@example.com through glibc: $got"
 got=$(nss_glibc_run id -gn alice)
 [[ "$got" == alice ]] || fail "the primary group of alice is '$got', not her private group"
-for g in "adm" "sudo" "linux-users" "linux-admins"; do
+for g in "adm" "sudo" "linux-users@example.com" "linux-admins@example.com"; do
         nss_glibc_run id -Gn alice | tr ' ' '\n' | grep -qx "$g" || fail "id -Gn alice lacks $g: $(nss_glibc_run id -Gn alice)"
 done
 
@@ -69,6 +69,6 @@ expect_getent "bob:*:$bob_uid:$bob_uid:Bob Example:/home/bob:/bin/bash" passwd b
 want=$(printf '%s\n' "$bob_uid" "$g_users" | sort -n | tr '\n' ' ')
 got=$(nss_glibc_run id -G bob | tr ' ' '\n' | sort -n | tr '\n' ' ')
 [[ "$got" == "$want" ]] || fail "id -G bob through glibc: '$got', expected '$want'"
-expect_getent "linux-users:*:$g_users:alice,bob" group linux-users
-expect_getent "linux-admins:*:$g_admins:alice" group linux-admins
+expect_getent "linux-users@example.com:*:$g_users:alice,bob" group linux-users@example.com
+expect_getent "linux-admins@example.com:*:$g_admins:alice" group linux-admins@example.com
 pass

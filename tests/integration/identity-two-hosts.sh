@@ -48,9 +48,9 @@ g3=$(gid_of linux-users "$issuer3")
 expect_getent "alice:*:$uid:$uid:Alice Example:/home/alice:/bin/bash" passwd alice
 NSS_DB=$T/host2/state/nss.db expect_getent "alice:*:$uid:$uid:Alice Example:/home/alice:/bin/bash" passwd alice
 NSS_DB=$T/host3/state/nss.db expect_getent "alice:*:$uid3:$uid3:Alice Example:/home/alice:/bin/bash" passwd alice
-expect_getent "linux-users:*:$g:alice" group linux-users
-NSS_DB=$T/host2/state/nss.db expect_getent "linux-users:*:$g:alice" group linux-users
-NSS_DB=$T/host3/state/nss.db expect_getent "linux-users:*:$g3:alice" group linux-users
+expect_getent "linux-users@example.com:*:$g:alice" group linux-users@example.com
+NSS_DB=$T/host2/state/nss.db expect_getent "linux-users@example.com:*:$g:alice" group linux-users@example.com
+NSS_DB=$T/host3/state/nss.db expect_getent "linux-users@example.com:*:$g3:alice" group linux-users@example.com
 
 # The stores agree record for record on the ids (the files differ only in times).
 [[ -f "$T/state/users/$uid.json" && -f "$T/host2/state/users/$uid.json" && -f "$T/host3/state/users/$uid3.json" ]] ||

@@ -26,7 +26,7 @@ sudo_gid=$(getent group sudo | cut -d: -f3)
 # First login: nobody is cached, NSS answers for alice by synthesis.
 entry=$(getent passwd alice) || fail "NSS does not synthesise alice before her first login"
 uid=$(cut -d: -f3 <<<"$entry")
-[[ -z "$(getent group linux-admins)" ]] || fail "the IdP group linux-admins exists before anyone logged in"
+[[ -z "$(getent group linux-admins@example.com)" ]] || fail "the IdP group linux-admins exists before anyone logged in"
 
 syslog_mark
 requests_mark
@@ -40,7 +40,7 @@ requests_new | grep -q '^POST /token 200$' || fail "no token request in: $(reque
 grep -q '"prompts": \[\["Password: ", false\]\]' "$SSH_TRANSCRIPT" ||
         fail "sshd did not relay the module's non-echoing Password: prompt: $(cat "$SSH_TRANSCRIPT")"
 
-admins_gid=$(getent group linux-admins | cut -d: -f3) || fail "linux-admins is not a group after alice's login"
+admins_gid=$(getent group linux-admins@example.com | cut -d: -f3) || fail "linux-admins is not a group after alice's login"
 [[ "$(id -u alice)" == "$uid" ]] || fail "alice's UID changed from the synthesised $uid to $(id -u alice)"
 groups=" $(sed -n 2p "$SSH_OUT") "
 [[ "$groups" == *" $sudo_gid "* ]] || fail "alice's session lacks the role's group sudo ($sudo_gid): $groups"

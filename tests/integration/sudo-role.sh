@@ -68,8 +68,8 @@ e2e_pam_login sudo alice "$pw"
 as_user alice 'sudo -K; sudo -S -v -p ""' "$pw"
 [[ $SUDO_RC -ne 0 ]] || fail "alice got sudo without group sudo and without a drop-in"
 
-getent group linux-admins >/dev/null || fail "NSS has no group linux-admins"
-echo '%linux-admins ALL=(ALL) ALL' >"$T/sudoers.cloudauth"
+getent group linux-admins@example.com >/dev/null || fail "NSS has no group linux-admins@example.com"
+echo '%linux-admins@example.com ALL=(ALL) ALL' >"$T/sudoers.cloudauth"
 visudo -cq -f "$T/sudoers.cloudauth" || fail "visudo rejects the drop-in"
 install -m 0440 -o root -g root "$T/sudoers.cloudauth" /etc/sudoers.d/cloudauth
 syslog_mark

@@ -257,9 +257,9 @@ static void test_store_load(void) {
         CHECK_INT(strv_length(u->roles), 1);
         CHECK_STR(u->roles[0], "admin");
         CHECK_INT(u->n_groups, 2);
-        CHECK_STR(u->groups[0].name, "admins");
+        CHECK_STR(u->groups[0].name, "admins@example.com");
         CHECK_INT(u->groups[0].gid, uidmap_group_gid(ISSUER, "admins", c->uid_min, c->uid_max));
-        CHECK_STR(u->groups[1].name, "devs");
+        CHECK_STR(u->groups[1].name, "devs@example.com");
         CHECK_INT(u->first_login, NOW);
         CHECK_INT(u->last_online_login, NOW);
 
@@ -294,8 +294,8 @@ static void test_store_load(void) {
         CHECK_STR(uv.gecos, "Test Person");
         CHECK_INT(uv.n_gids, 4);
         nssdb_close(db);
-        CHECK(db_has_group(c, "admins"));
-        CHECK(db_has_group(c, "devs"));
+        CHECK(db_has_group(c, "admins@example.com"));
+        CHECK(db_has_group(c, "devs@example.com"));
 }
 
 static void test_two_hosts(void) {
@@ -451,7 +451,8 @@ static void test_groups(void) {
         _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
         _cleanup_(identity_freep) struct identity *a1 = ident(
                 c, "alice@example.com", "alice-sub",
-                (const char *const[]) { "Admins", "Devs", "Sudo", "has space", "a:b", "Devs", NULL });
+                (const char *const[]) { "Admins", "Devs", "Sudo", "has space", "a:b", "Devs", "0", "27", "caf\xc3\xa9",
+                                        "-x", "sudo@example.com", NULL });
         _cleanup_(identity_freep) struct identity *a2 =
                 ident(c, "alice@example.com", "alice-sub", (const char *const[]) { "Admins", NULL });
         _cleanup_(identity_freep) struct identity *bob =
@@ -463,14 +464,24 @@ static void test_groups(void) {
         capture_reset();
         CHECK_INT(store(c, a1, (const char *const[]) { "admin", NULL }, NULL, NULL), 0);
         CHECK(logged("role admin grants group nosuchgroup"));
-        CHECK(logged("IdP group sudo of alice has the name of a local group"));
-        CHECK(logged("IdP group 'has space' of alice is not a valid group name"));
+        CHECK(logged("IdP group 'has space' of alice has no exportable group name"));
+        CHECK(logged("IdP group 'a:b' of alice has no exportable group name"));
+        CHECK(logged("IdP group 'sudo@example.com' of alice has no exportable group name"));
         CHECK_INT(store(c, bob, NULL, NULL, NULL), 0);
 
         CHECK_INT(cache_user_load_by_name(c, &test_log, "alice", &u), 0);
         if (!u)
                 return;
-        CHECK_INT(u->n_groups, 2);
+        /* admins, devs, sudo, 0 and 27, each under its qualified name only. */
+        CHECK_INT(u->n_groups, 5);
+        CHECK_STR(u->groups[2].name, "sudo@example.com");
+        CHECK_STR(u->groups[3].name, "0@example.com");
+        CHECK_STR(u->groups[4].name, "27@example.com");
+        for (size_t i = 0; i < u->n_groups; i++) {
+                CHECK(u->groups[i].gid >= c->uid_min && u->groups[i].gid <= c->uid_max);
+                CHECK_INT(u->groups[i].gid, uidmap_group_gid(ISSUER, i == 2 ? "sudo" : i == 3 ? "0" : i == 4 ? "27" : i ? "devs" : "admins",
+                                                             c->uid_min, c->uid_max));
+        }
         CHECK_INT(u->n_unix_groups, 2);
         CHECK_STR(u->unix_groups[0].name, "sudo");
         CHECK_INT(u->unix_groups[0].gid, 27);
@@ -478,29 +489,61 @@ static void test_groups(void) {
         CHECK_INT(u->unix_groups[1].gid, 4);
         cache_user_free(TAKE_PTR(u));
 
-        /* Local groups are never defined in nss.db, only referenced. */
+        /* Local groups are never defined in nss.db, only referenced; provider groups never under a bare name or a number. */
         CHECK(!db_has_group(c, "sudo"));
-        CHECK(db_has_group(c, "devs"));
+        CHECK(!db_has_group(c, "admins"));
+        CHECK(!db_has_group(c, "0"));
+        CHECK(!db_has_group(c, "27"));
+        CHECK(db_has_group(c, "sudo@example.com"));
+        CHECK(db_has_group(c, "0@example.com"));
+        CHECK(db_has_group(c, "devs@example.com"));
 
         /* Devs removed at the IdP and the admin role gone: both disappear. */
         CHECK_INT(store(c, a2, NULL, NULL, NULL), 0);
         CHECK_INT(cache_user_load_by_name(c, &test_log, "alice", &u), 0);
-        CHECK(u && u->n_groups == 1 && streq(u->groups[0].name, "admins") && u->n_unix_groups == 0);
-        CHECK(!db_has_group(c, "devs"));
+        CHECK(u && u->n_groups == 1 && streq(u->groups[0].name, "admins@example.com") && u->n_unix_groups == 0);
+        CHECK(!db_has_group(c, "devs@example.com"));
         db = db_open(c);
         CHECK(db);
         if (!db)
                 return;
-        CHECK_INT(nssdb_group_by_name(db, "admins", &gv), 0);
+        CHECK_INT(nssdb_group_by_name(db, "admins@example.com", &gv), 0);
         CHECK_INT(gv.n_members, 2);
         nssdb_close(db);
 
         /* Forgetting everyone in a group drops the group. */
         CHECK_INT(cache_user_forget(c, &test_log, "alice"), 0);
-        CHECK(db_has_group(c, "admins"));
+        CHECK(db_has_group(c, "admins@example.com"));
         CHECK_INT(cache_user_forget(c, &test_log, "bob@example.com"), 0);
-        CHECK(!db_has_group(c, "admins"));
+        CHECK(!db_has_group(c, "admins@example.com"));
         CHECK_INT(db_n_users(c), 0);
+}
+
+/* Without default_domain, provider groups are qualified by the issuer's host. */
+static void test_group_qualifier(void) {
+        struct cloudauth_config *c = NULL;
+        char path[512], text[1024];
+        _cleanup_(identity_freep) struct identity *id = NULL;
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+
+        snprintf(path, sizeof(path), "%s/state%u", tmp_root, n_states++);
+        snprintf(text, sizeof(text),
+                 "[provider]\nissuer = https://IdP.Example.com:8443/realms/corp\nclient_id = cloudauth\n"
+                 "[access]\nallow_users = *\n[paths]\nstate_dir = %s\n",
+                 path);
+        if (config_new_defaults(&c) < 0 || config_parse_text(c, "test.conf", text, strlen(text), &test_log) < 0) {
+                CHECK(false);
+                config_free(c);
+                return;
+        }
+        id = ident(c, "dave@example.com", "dave-sub", (const char *const[]) { "Admin", NULL });
+        capture_reset();
+        CHECK_INT(cache_store_login(c, &test_log, id, NULL, NOW, &(uint32_t) { 0 }, &(const char *) { NULL }), 0);
+        CHECK(db_has_group(c, "admin@idp.example.com"));
+        CHECK(!db_has_group(c, "admin"));
+        CHECK_INT(cache_user_load_by_name(c, &test_log, "dave@example.com", &u), 0);
+        CHECK(u && u->n_groups == 1 && streq(u->groups[0].name, "admin@idp.example.com"));
+        config_free(c);
 }
 
 static ino_t db_inode(const struct cloudauth_config *c) {
@@ -536,7 +579,7 @@ static void test_unchanged_login(void) {
         /* Another IdP group set. */
         CHECK_INT(store(c, a2, NULL, NULL, NULL), 0);
         CHECK(db_inode(c) != before);
-        CHECK(!db_has_group(c, "devs"));
+        CHECK(!db_has_group(c, "devs@example.com"));
         before = db_inode(c);
 
         /* Another display name. */
@@ -616,8 +659,8 @@ static void test_delta(void) {
         CHECK_INT(db_n_users(c), 2);
         CHECK(db_has_user(c, "bob", ub));
         CHECK(db_has_user(c, "alice", ua));
-        CHECK_STR(db_members(c, "devs"), "alice,bob");
-        CHECK_STR(db_members(c, "ops"), "bob");
+        CHECK_STR(db_members(c, "devs@example.com"), "alice,bob");
+        CHECK_STR(db_members(c, "ops@example.com"), "bob");
         CHECK_STR(db_members(c, "bob"), "bob");
         CHECK_INT(cache_user_load_by_name(c, &test_log, "bob", &u), 0);
         CHECK(u && u->uid == ub);
@@ -632,9 +675,9 @@ static void test_delta(void) {
         CHECK_INT(store(c, bob2, NULL, NULL, NULL), 0);
         CHECK(db_inode(c) == base);
         CHECK(delta_inode(c) != delta);
-        CHECK_STR(db_members(c, "ops"), "-");
-        CHECK_STR(db_members(c, "qa"), "bob");
-        CHECK_STR(db_members(c, "devs"), "alice,bob");
+        CHECK_STR(db_members(c, "ops@example.com"), "-");
+        CHECK_STR(db_members(c, "qa@example.com"), "bob");
+        CHECK_STR(db_members(c, "devs@example.com"), "alice,bob");
         CHECK_INT(db_n_users(c), 2);
 
         /* A change to an nss.db user compacts: one new nss.db with both, no delta. */
@@ -644,8 +687,8 @@ static void test_delta(void) {
         CHECK_INT(db_n_users(c), 2);
         CHECK(db_has_user(c, "bob", ub));
         /* Members in user order; a changed user is written after the others. */
-        CHECK_STR(db_members(c, "devs"), "bob,alice");
-        CHECK_STR(db_members(c, "qa"), "bob");
+        CHECK_STR(db_members(c, "devs@example.com"), "bob,alice");
+        CHECK_STR(db_members(c, "qa@example.com"), "bob");
 
         /* Forget compacts too, delta users included. */
         {
@@ -657,8 +700,8 @@ static void test_delta(void) {
                 CHECK_INT(cache_user_forget(c, &test_log, "bob"), 0);
                 CHECK(delta_inode(c) == 0);
                 CHECK_INT(db_n_users(c), 2);
-                CHECK_STR(db_members(c, "devs"), "alice,carol");
-                CHECK_STR(db_members(c, "qa"), "-");
+                CHECK_STR(db_members(c, "devs@example.com"), "alice,carol");
+                CHECK_STR(db_members(c, "qa@example.com"), "-");
         }
 }
 
@@ -695,7 +738,7 @@ static void test_delta_bound(void) {
                 }
                 CHECK_INT(db_n_users(c), i + 1);
         }
-        CHECK_STR(db_members(c, "bounded"), "bound0,bound1,bound2,bound3,bound4,bound5");
+        CHECK_STR(db_members(c, "bounded@example.com"), "bound0,bound1,bound2,bound3,bound4,bound5");
         cache_set_delta_bound(0);
 }
 
@@ -748,7 +791,7 @@ static void test_delta_stale_and_corrupt(void) {
         }
         CHECK_INT(db_n_users(c), 2);
         CHECK(db_has_user(c, "bob", ub));
-        CHECK_STR(db_members(c, "devs"), "bob,alice");
+        CHECK_STR(db_members(c, "devs@example.com"), "bob,alice");
 
         CHECK_INT(store(c, carol, NULL, &uc, NULL), 0);
         CHECK_INT(delta_n_users(c), 1);
@@ -936,9 +979,11 @@ static void test_corrupt(void) {
 
         capture_reset();
         CHECK_INT(cache_rebuild(c, &test_log), 0);
-        CHECK(logged("nss.db rebuilt with 2 users and 1 groups; 3 corrupt records skipped"));
+        CHECK(logged("nss.db rebuilt with 2 users and 0 groups; 3 corrupt records skipped"));
         CHECK(db_has_user(c, "erin", 345678));
-        CHECK(db_has_group(c, "engineering"));
+        /* Written before provider groups were qualified: the bare name is never exported again. */
+        CHECK(logged("group engineering of erin is left out of nss.db: not a qualified provider group name"));
+        CHECK(!db_has_group(c, "engineering"));
 }
 
 static void state_seed(const struct cloudauth_config *c, size_t n);
@@ -963,7 +1008,7 @@ static void test_forget_rebuild(void) {
         CHECK_INT(cache_user_load_by_name(c, &test_log, "alice", &u), -ESRCH);
         CHECK_INT(cache_user_load_by_uid(c, &test_log, ua, &u), -ESRCH);
         CHECK(!db_has_user(c, "alice", ua));
-        CHECK(!db_has_group(c, "ops"));
+        CHECK(!db_has_group(c, "ops@example.com"));
         CHECK(db_has_user(c, "bob", ub));
         CHECK_INT(cache_user_forget(c, &test_log, "alice"), -ESRCH);
 
@@ -980,7 +1025,7 @@ static void test_forget_rebuild(void) {
         CHECK_INT(cache_rebuild(c, &test_log), 0);
         CHECK(logged("nss.db rebuilt with 2 users and 1 groups"));
         CHECK(db_has_user(c, "alice", ua));
-        CHECK(db_has_group(c, "ops"));
+        CHECK(db_has_group(c, "ops@example.com"));
 
         fd = open(dbpath, O_WRONLY | O_TRUNC | O_CLOEXEC);
         CHECK(fd >= 0 && write(fd, "garbage", 7) == 7);
@@ -1107,8 +1152,8 @@ static void test_concurrent(void) {
         CHECK_INT(db_n_users(c), 51);
         CHECK(db_has_user(c, "writer0", uidmap_user_uid(ISSUER, "writer0@example.com", c->uid_min, c->uid_max)));
         CHECK(db_has_user(c, "writer49", uidmap_user_uid(ISSUER, "writer49@example.com", c->uid_min, c->uid_max)));
-        CHECK(db_has_group(c, "odd"));
-        CHECK(db_has_group(c, "even"));
+        CHECK(db_has_group(c, "odd@example.com"));
+        CHECK(db_has_group(c, "even@example.com"));
 }
 
 static double now_ms(void) {
@@ -1122,7 +1167,7 @@ static double now_ms(void) {
 static void state_seed(const struct cloudauth_config *c, size_t n) {
         _cleanup_free_ char *path = NULL, *names = NULL;
         struct nssdb_user_in *users = calloc(n + 1, sizeof(*users));
-        struct nssdb_group_in groups[] = { { "seed-a", 2000000001u }, { "seed-b", 2000000002u } };
+        struct nssdb_group_in groups[] = { { "seed-a@example.com", 2000000001u }, { "seed-b@example.com", 2000000002u } };
         static const uint32_t gids_a[] = { 2000000001u }, gids_b[] = { 2000000002u, 27 };
         struct nssdb_settings s = { .scope = ISSUER, .uid_min = c->uid_min, .uid_max = c->uid_max,
                                     .home = c->home, .shell = c->shell };
@@ -1287,8 +1332,8 @@ static void test_scale(void) {
         CHECK_INT(db_n_users(big), many + ELEMENTSOF(full) + 2);
         CHECK(db_has_user(big, "perf4", uidmap_user_uid(ISSUER, "perf4@example.com", big->uid_min, big->uid_max)));
         CHECK(db_has_user(big, "seed99", 1900000099u));
-        CHECK(db_has_group(big, "seed-a"));
-        CHECK(db_has_group(big, "perf"));
+        CHECK(db_has_group(big, "seed-a@example.com"));
+        CHECK(db_has_group(big, "perf@example.com"));
 }
 
 static char *subject_key_of(const char *issuer, const char *tid, const char *oid) {
@@ -1437,6 +1482,7 @@ int main(void) {
         RUN(test_collision_cached);
         RUN(test_collision_local);
         RUN(test_groups);
+        RUN(test_group_qualifier);
         RUN(test_unchanged_login);
         RUN(test_unchanged_record);
         RUN(test_long_display_name);
