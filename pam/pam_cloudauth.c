@@ -1,45 +1,61 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pam_cloudauth: the PAM adapter. It turns PAM calls into lib calls and lib
- * results into PAM codes; all policy lives in lib/.
+ * pam_cloudauth: the PAM side of cloudauth. It runs inside su, sshd, sudo,
+ * login and display managers, whose environment, umask, limits, descriptors
+ * and signals belong partly to the calling user, so it keeps only the PAM
+ * conversation and the mapping to PAM codes. Everything else (configuration,
+ * network, tokens, the identity store, every decision) happens in the root
+ * helper cloudauth-auth, executed afresh for each call with nothing of the
+ * caller's, and spoken to over a socketpair (proto.h). This file links only
+ * libc and libpam.
  */
 #include <errno.h>
-#include <pwd.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <syslog.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "cloudauth-build.h"
-#include "config.h"
-#include "identity.h"
-#include "login.h"
 #include "macro.h"
-#include "pam_device.h"
-#include "provider.h"
-#include "secret.h"
+#include "proto.h"
 
 #define DATA_LOGIN "cloudauth-login"
+/* As pam_unix: every failure waits about as long, whatever failed and why. */
+#define FAIL_DELAY_USEC 2000000
+/* A device login answers at most one prompt a second for at most half an hour. */
+#define MESSAGES_MAX 10000
+/* How long the helper may take to exit once it answered. */
+#define HELPER_EXIT_TIMEOUT_MS 3000
 
 struct module_args {
         bool debug;
         bool use_first_pass;
         bool try_first_pass;
         bool no_offline;
+        bool nodelay;
+        bool silent;
         const char *config_path;
-        unsigned flow; /* enum login_flow bit, 0 = from the config */
+        const char *helper_path;
+        unsigned flow; /* enum login_flow bit (proto.h PROTO_TAG_FLOW), 0 = from the configuration */
 };
 
-/* What authenticate learned, kept for acct_mgmt in the same PAM transaction. */
+/* What authenticate learned, kept for acct_mgmt in the same PAM transaction: only a success. */
 struct login_verdict {
         char *user;       /* PAM_USER at authentication time */
-        char *local_user; /* the mapped local account */
-        bool allowed;
-        const char *access_reason;
+        char *local_user; /* the local account */
 };
 
 static void verdict_free(pam_handle_t *pamh, void *data, int error_status) {
@@ -52,13 +68,11 @@ static void verdict_free(pam_handle_t *pamh, void *data, int error_status) {
         free(v);
 }
 
-static void pam_log_sink(void *userdata, int priority, const char *message) {
-        pam_syslog(userdata, priority, "%s", message);
-}
-
-static int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct module_args *ret) {
+static int args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv, struct module_args *ret) {
         struct module_args a = {
                 .config_path = CLOUDAUTH_CONFIG_PATH,
+                .helper_path = CLOUDAUTH_HELPER_PATH,
+                .silent = flags & PAM_SILENT,
         };
 
         for (int i = 0; i < argc; i++) {
@@ -72,14 +86,18 @@ static int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct mo
                         a.try_first_pass = true;
                 else if (streq(arg, "no_offline"))
                         a.no_offline = true;
+                else if (streq(arg, "nodelay"))
+                        a.nodelay = true;
                 else if (strncmp(arg, "config=", 7) == 0 && arg[7] == '/')
                         a.config_path = arg + 7;
+                else if (strncmp(arg, "helper=", 7) == 0 && arg[7] == '/')
+                        a.helper_path = arg + 7;
                 else if (streq(arg, "flow=password"))
-                        a.flow = LOGIN_FLOW_PASSWORD;
+                        a.flow = 1;
                 else if (streq(arg, "flow=device"))
-                        a.flow = LOGIN_FLOW_DEVICE;
+                        a.flow = 2;
                 else if (streq(arg, "flow=auto"))
-                        a.flow = LOGIN_FLOW_AUTO;
+                        a.flow = 4;
                 else {
                         pam_syslog(pamh, LOG_ERR, "unknown or invalid module argument '%s'", arg);
                         return PAM_SERVICE_ERR;
@@ -90,157 +108,290 @@ static int args_parse(pam_handle_t *pamh, int argc, const char **argv, struct mo
         return PAM_SUCCESS;
 }
 
-static int config_open(pam_handle_t *pamh, const struct module_args *args, const struct logger *log,
-                       struct cloudauth_config **ret) {
-        int r = config_load(args->config_path, log, ret);
+/*
+ * The helper, opened once and checked on the descriptor that is executed:
+ * a regular file owned by root that nobody else may change.
+ */
+static int helper_open(pam_handle_t *pamh, const char *path) {
+        struct stat st;
+        int fd;
 
-        if (r < 0) {
-                /*
-                 * config_load named file, line and key already. AUTHINFO_UNAVAIL, not SERVICE_ERR:
-                 * stacks fall through to pam_unix on it, so a broken file never locks out local
-                 * accounts, while nobody gets in through us.
-                 */
-                pam_syslog(pamh, LOG_ERR, "configuration %s is unusable, refusing every cloudauth login: %s",
-                           args->config_path, strerror(-r));
-                return PAM_AUTHINFO_UNAVAIL;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                pam_syslog(pamh, LOG_ERR, "cannot open the login helper %s: %s", path, strerror(errno));
+                return -1;
         }
-        return PAM_SUCCESS;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) ||
+            !(st.st_mode & S_IXUSR)) {
+                pam_syslog(pamh, LOG_ERR, "refusing the login helper %s: not a root-owned executable file that only root may change",
+                           path);
+                close(fd);
+                return -1;
+        }
+        return fd;
 }
 
 /*
- * The password: from an earlier module when asked to (*ret_from_stack says
- * so), else from the conversation. With force, always ask.
+ * The fixed limit, or as near as this root may go: without CAP_SYS_RESOURCE
+ * a hard limit the caller lowered stays, and the soft one rises to it.
+ * Lowering (no core files) always works. Async-signal-safe.
  */
-static int password_get(pam_handle_t *pamh, const struct module_args *args, bool force, bool offer_device,
-                        char **ret, bool *ret_from_stack) {
-        const void *item = NULL;
-        char *answer = NULL;
-        int r;
+static int limit_set(int resource, rlim_t value) {
+        struct rlimit rl = { value, value }, cur;
 
-        if (!force && (args->use_first_pass || args->try_first_pass)) {
-                r = pam_get_item(pamh, PAM_AUTHTOK, &item);
-                if (r == PAM_SUCCESS && item) {
-                        *ret = strdup(item);
-                        *ret_from_stack = true;
-                        return *ret ? PAM_SUCCESS : PAM_BUF_ERR;
-                }
-                if (args->use_first_pass) {
-                        pam_syslog(pamh, LOG_ERR, "use_first_pass given, but no earlier module set a password");
-                        return PAM_AUTH_ERR;
-                }
+        if (setrlimit(resource, &rl) == 0)
+                return 0;
+        if (getrlimit(resource, &cur) < 0)
+                return -1;
+        rl.rlim_max = cur.rlim_max;
+        rl.rlim_cur = value == RLIM_INFINITY || value > cur.rlim_max ? cur.rlim_max : value;
+        return setrlimit(resource, &rl);
+}
+
+/*
+ * Between fork and exec: only async-signal-safe calls, and raw system calls
+ * for the IDs, since the process may have had threads. Leaves the child
+ * with nothing of the caller's: IDs, session, signals, umask, limits,
+ * descriptors, working directory, personality, environment.
+ */
+static _Noreturn void helper_child(int sock, int exe) {
+        static const struct { int resource; rlim_t value; } limits[] = {
+                { RLIMIT_CORE, 0 },
+                { RLIMIT_FSIZE, RLIM_INFINITY },
+                { RLIMIT_CPU, RLIM_INFINITY },
+                { RLIMIT_DATA, RLIM_INFINITY },
+                { RLIMIT_AS, RLIM_INFINITY },
+                { RLIMIT_STACK, 8 * 1024 * 1024 },
+                { RLIMIT_NOFILE, 1024 },
+                { RLIMIT_NPROC, RLIM_INFINITY },
+        };
+        char *const argv[] = { (char *) "cloudauth-auth", NULL };
+        char *const envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigset_t none;
+        int s, e, null;
+
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &dfl, NULL);
+        if (setsid() < 0)
+                _exit(126);
+        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+            syscall(SYS_setresuid, 0, 0, 0) < 0)
+                _exit(126);
+        (void) personality(PER_LINUX);
+        umask(077);
+        for (size_t i = 0; i < ELEMENTSOF(limits); i++)
+                if (limit_set(limits[i].resource, limits[i].value) < 0)
+                        _exit(126);
+
+        /* Out of the way of 0-3 first: the caller may have closed any of them. */
+        s = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+        e = fcntl(exe, F_DUPFD_CLOEXEC, 10);
+        null = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (s < 0 || e < 0 || null < 0)
+                _exit(126);
+        if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || dup2(s, PROTO_HELPER_FD) < 0)
+                _exit(126);
+        if (close_range(PROTO_HELPER_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                _exit(126);
+        if (chdir("/") < 0)
+                _exit(126);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) syscall(SYS_execveat, e, "", argv, envp, AT_EMPTY_PATH);
+        _exit(127);
+}
+
+struct helper_run {
+        pid_t pid;
+        int fd;
+        struct sigaction old_chld;
+};
+
+static int helper_start(pam_handle_t *pamh, const struct module_args *args, struct helper_run *ret) {
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigset_t all, old;
+        int sv[2], exe, saved;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                pam_syslog(pamh, LOG_ERR, "cloudauth needs root to run its login helper; this process runs as uid %u",
+                           (unsigned) geteuid());
+                return PAM_AUTHINFO_UNAVAIL;
+        }
+        exe = helper_open(pamh, args->helper_path);
+        if (exe < 0)
+                return PAM_AUTHINFO_UNAVAIL;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                pam_syslog(pamh, LOG_ERR, "socketpair: %s", strerror(errno));
+                close(exe);
+                return PAM_SYSTEM_ERR;
         }
 
-        r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s",
-                       offer_device ? "Password (or press Enter to sign in with a code): " : "Password: ");
+        /* waitpid() must find the helper: as pam_unix does for unix_chkpwd. */
+        (void) sigaction(SIGCHLD, &dfl, &ret->old_chld);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = fork();
+        if (pid == 0) {
+                close(sv[0]);
+                helper_child(sv[1], exe);
+        }
+        saved = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        close(sv[1]);
+        close(exe);
+        if (pid < 0) {
+                pam_syslog(pamh, LOG_ERR, "cannot start the login helper: %s", strerror(saved));
+                close(sv[0]);
+                (void) sigaction(SIGCHLD, &ret->old_chld, NULL);
+                return PAM_SYSTEM_ERR;
+        }
+        ret->pid = pid;
+        ret->fd = sv[0];
+        return PAM_SUCCESS;
+}
+
+/* Reap the helper; one that does not exit once it answered is killed. */
+static void helper_finish(pam_handle_t *pamh, struct helper_run *h) {
+        int status, pidfd;
+
+        if (h->fd >= 0)
+                close(h->fd);
+        h->fd = -1;
+        pidfd = (int) syscall(SYS_pidfd_open, h->pid, 0);
+        if (pidfd >= 0) {
+                struct pollfd p = { .fd = pidfd, .events = POLLIN };
+                while (poll(&p, 1, HELPER_EXIT_TIMEOUT_MS) < 0 && errno == EINTR)
+                        ;
+                if (!(p.revents & POLLIN)) {
+                        pam_syslog(pamh, LOG_ERR, "the login helper did not exit; killing it");
+                        (void) kill(h->pid, SIGKILL);
+                }
+                close(pidfd);
+        }
+        while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        (void) sigaction(SIGCHLD, &h->old_chld, NULL);
+}
+
+static void wipe_responses(struct pam_response *resp, int n) {
+        if (!resp)
+                return;
+        for (int i = 0; i < n; i++)
+                if (resp[i].resp) {
+                        explicit_bzero(resp[i].resp, strlen(resp[i].resp));
+                        free(resp[i].resp);
+                }
+        free(resp);
+}
+
+/* One CONV request: show its text, ask its prompt, answer the helper when it asked. */
+static int converse(pam_handle_t *pamh, const struct module_args *args, int fd, const struct proto_msg *m) {
+        const char *info = proto_str(m, PROTO_TAG_INFO), *error = proto_str(m, PROTO_TAG_ERROR),
+                   *prompt = proto_str(m, PROTO_TAG_PROMPT);
+        struct pam_message msgs[3];
+        const struct pam_message *pmsgs[3];
+        struct pam_response *resp = NULL;
+        const struct pam_conv *conv = NULL;
+        struct proto_builder b;
+        uint32_t echo = 0, flags = 0;
+        int n = 0, r;
+
+        (void) proto_u32(m, PROTO_TAG_ECHO, &echo);
+        (void) proto_u32(m, PROTO_TAG_CONV_FLAGS, &flags);
+
+        /* Text with a prompt goes out in the same call: sshd's keyboard-interactive shows it only so. */
+        if (info && (prompt || !args->silent))
+                msgs[n++] = (struct pam_message) { .msg_style = PAM_TEXT_INFO, .msg = info };
+        if (error)
+                msgs[n++] = (struct pam_message) { .msg_style = PAM_ERROR_MSG, .msg = error };
+        if (prompt)
+                msgs[n++] = (struct pam_message) { .msg_style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF,
+                                                   .msg = prompt };
+        for (int i = 0; i < n; i++)
+                pmsgs[i] = &msgs[i];
+
+        r = pam_get_item(pamh, PAM_CONV, (const void **) &conv);
+        if (r != PAM_SUCCESS || !conv || !conv->conv)
+                r = PAM_CONV_ERR;
+        else if (n > 0)
+                r = conv->conv(n, pmsgs, &resp, conv->appdata_ptr);
+        if (!prompt) {
+                wipe_responses(resp, n);
+                return PAM_SUCCESS;
+        }
+
+        proto_begin(&b, PROTO_REPLY);
         if (r != PAM_SUCCESS) {
                 pam_syslog(pamh, LOG_ERR, "conversation failed: %s", pam_strerror(pamh, r));
-                return PAM_CONV_ERR;
-        }
-        if (!answer)
-                return PAM_CONV_ERR;
+                proto_put_u32(&b, PROTO_TAG_STATUS, PROTO_CONV_FAILED);
+        } else {
+                /* NULL is the conversation's end of input: sent as no answer, never as an empty one. */
+                const char *answer = resp ? resp[n - 1].resp : NULL;
 
-        /* Later modules in the stack (try_first_pass) may use it; an empty answer is no password. */
-        r = *answer ? pam_set_item(pamh, PAM_AUTHTOK, answer) : PAM_SUCCESS;
-        if (r != PAM_SUCCESS) {
-                erase_and_free(answer);
-                return r;
+                proto_put_u32(&b, PROTO_TAG_STATUS, PROTO_CONV_OK);
+                proto_put_str(&b, PROTO_TAG_ANSWER, answer);
+                if (b.overflow) {
+                        proto_begin(&b, PROTO_REPLY);
+                        proto_put_u32(&b, PROTO_TAG_STATUS, PROTO_CONV_FAILED);
+                }
+                /* Later modules in the stack (try_first_pass) may use it; an empty answer is no password. */
+                if ((flags & PROTO_CONV_AUTHTOK) && answer && *answer)
+                        (void) pam_set_item(pamh, PAM_AUTHTOK, answer);
         }
-
-        *ret = answer;
-        *ret_from_stack = false;
+        wipe_responses(resp, n);
+        /* A helper that has already answered is gone: its result is still to be read. */
+        (void) proto_send(fd, &b);
         return PAM_SUCCESS;
 }
 
-/* In /etc/passwd itself, whatever its UID: read directly, since NSS would answer for our users too. */
-static bool user_in_etc_passwd(const char *user) {
-        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
-        struct passwd pw, *result;
-        char buf[4096];
+static int send_authtok(pam_handle_t *pamh, int fd) {
+        const void *item = NULL;
+        struct proto_builder b;
 
-        int r;
-
-        if (!f)
-                return false;
-        while ((r = fgetpwent_r(f, &pw, buf, sizeof(buf), &result)) == 0)
-                if (streq(result->pw_name, user))
-                        return true;
-        /* A line too long to read could be this account: never guess "not local". */
-        return r != ENOENT;
+        proto_begin(&b, PROTO_AUTHTOK);
+        if (pam_get_item(pamh, PAM_AUTHTOK, &item) == PAM_SUCCESS && item)
+                proto_put_str(&b, PROTO_TAG_AUTHTOK, item);
+        if (b.overflow)
+                proto_begin(&b, PROTO_AUTHTOK);
+        (void) proto_send(fd, &b);
+        return PAM_SUCCESS;
 }
 
-/*
- * A local account (in /etc/passwd, or any account outside uid_range) is
- * never ours: its password must not travel to the provider, and the stack
- * should move on to pam_unix.
- */
-static bool user_is_local_account(const struct cloudauth_config *c, const char *user) {
-        char buf[4096];
-        struct passwd pw, *result = NULL;
-
-        if (user_in_etc_passwd(user))
-                return true;
-        if (getpwnam_r(user, &pw, buf, sizeof(buf), &result) != 0 || !result)
-                return false;
-        return result->pw_uid < c->uid_min || result->pw_uid > c->uid_max;
-}
-
-static int pam_code_from_login(const struct login_result *res) {
-        switch (res->status) {
-        case LOGIN_OK:
+static int pam_code(uint32_t code) {
+        switch (code) {
+        case PROTO_CODE_SUCCESS:
                 return PAM_SUCCESS;
-        case LOGIN_BAD_CREDENTIALS:
+        case PROTO_CODE_AUTH_ERR:
                 return PAM_AUTH_ERR;
-        case LOGIN_USER_UNKNOWN:
+        case PROTO_CODE_USER_UNKNOWN:
                 return PAM_USER_UNKNOWN;
-        case LOGIN_ACCOUNT_PROBLEM:
-                return res->oauth == OAUTH_LOCKED ? PAM_MAXTRIES : PAM_AUTH_ERR;
-        case LOGIN_UNAVAILABLE:
+        case PROTO_CODE_PERM_DENIED:
+                return PAM_PERM_DENIED;
+        case PROTO_CODE_AUTHINFO_UNAVAIL:
                 return PAM_AUTHINFO_UNAVAIL;
-        case LOGIN_CONFIG_ERROR:
+        case PROTO_CODE_MAXTRIES:
+                return PAM_MAXTRIES;
+        case PROTO_CODE_CONV_ERR:
+                return PAM_CONV_ERR;
+        case PROTO_CODE_BUF_ERR:
+                return PAM_BUF_ERR;
+        case PROTO_CODE_SERVICE_ERR:
         default:
                 return PAM_SERVICE_ERR;
         }
 }
 
-/* A short, safe explanation for the person at the prompt. */
-static void tell_user(pam_handle_t *pamh, const struct login_result *res) {
-        const char *msg = NULL;
-
-        switch (res->oauth) {
-        case OAUTH_MFA_REQUIRED:
-                msg = "Your organisation requires multi-factor authentication: use the device login.";
-                break;
-        case OAUTH_PASSWORD_EXPIRED:
-                msg = "Your password has expired: change it with your organisation first.";
-                break;
-        case OAUTH_LOCKED:
-                msg = "Your account is locked.";
-                break;
-        case OAUTH_DISABLED:
-                msg = "Your account is disabled.";
-                break;
-        case OAUTH_CONDITIONAL_ACCESS:
-                msg = "Your organisation's access policy blocked this sign-in.";
-                break;
-        default:
-                if (res->status == LOGIN_UNAVAILABLE)
-                        msg = "The identity provider cannot be reached.";
-                break;
-        }
-        if (msg)
-                (void) pam_error(pamh, "%s", msg);
-}
-
-static int verdict_store(pam_handle_t *pamh, const char *user, const struct login_result *res) {
+static int verdict_store(pam_handle_t *pamh, const char *user, const char *local_user) {
         struct login_verdict *v = calloc(1, sizeof(*v));
         int r;
 
         if (!v)
                 return PAM_BUF_ERR;
         v->user = strdup(user);
-        v->local_user = strdup(res->identity->username);
-        v->allowed = res->allowed;
-        v->access_reason = res->access_reason;
+        v->local_user = strdup(local_user);
         if (!v->user || !v->local_user) {
                 verdict_free(pamh, v, 0);
                 return PAM_BUF_ERR;
@@ -251,159 +402,123 @@ static int verdict_store(pam_handle_t *pamh, const char *user, const struct logi
         return r;
 }
 
-/* One password login; *ret_res is filled whenever PAM_SUCCESS is returned. */
-static int login_attempt(const struct cloudauth_config *c, const struct logger *log, const char *user,
-                         const char *password, struct login_result *ret_res) {
-        struct provider p;
-        int r;
+/* One call of the helper: START, then its requests until RESULT. Returns a PAM code. */
+static int helper_call(pam_handle_t *pamh, const struct module_args *args, uint32_t op, const char *user) {
+        static const size_t msg_size = sizeof(struct proto_msg);
+        struct proto_msg *m = NULL;
+        struct helper_run h = { .fd = -1 };
+        struct proto_builder b;
+        const void *service = NULL, *rhost = NULL;
+        uint32_t flags = 0, code;
+        int r, result = PAM_AUTHINFO_UNAVAIL;
 
-        if (provider_init(&p, c, log) < 0)
+        m = malloc(msg_size);
+        if (!m)
                 return PAM_BUF_ERR;
-        r = login_password(&p, user, password, ret_res);
-        provider_done(&p);
-        if (r < 0) {
-                login_result_done(ret_res);
-                return PAM_BUF_ERR;
-        }
-        return PAM_SUCCESS;
-}
-
-/* Every flow ends here: store, log the decision, tell the person, keep the verdict for acct_mgmt. */
-static int login_conclude(pam_handle_t *pamh, const struct cloudauth_config *c, const struct logger *log,
-                          const char *user, const char *flow, struct login_result *res) {
-        int r;
-
-        if (login_store(c, log, res, time(NULL)) < 0) {
-                login_result_done(res);
-                return PAM_BUF_ERR;
-        }
-        login_result_log(log, user, flow, res);
-        if (res->status != LOGIN_OK)
-                tell_user(pamh, res);
-
-        r = pam_code_from_login(res);
-        if (r == PAM_SUCCESS)
-                r = verdict_store(pamh, user, res);
-        login_result_done(res);
-        return r;
-}
-
-static int authenticate_device(pam_handle_t *pamh, const struct logger *log, const struct cloudauth_config *c,
-                               const char *user) {
-        struct login_result res = {0};
-        int r;
-
-        r = pam_device_login(pamh, c, log, user, &res);
+        r = helper_start(pamh, args, &h);
         if (r != PAM_SUCCESS) {
-                login_result_done(&res);
+                free(m);
                 return r;
         }
-        return login_conclude(pamh, c, log, user, "device", &res);
-}
 
-/* With password set, that password; else ask (flow=auto: an empty answer means the device flow). */
-static int authenticate_password(pam_handle_t *pamh, const struct module_args *args, const struct logger *log,
-                                 const struct cloudauth_config *c, const char *user, bool offer_device) {
-        _cleanup_erase_ char *password = NULL;
-        struct login_result res = {0};
-        bool from_stack = false;
-        int r;
+        if (args->debug)
+                flags |= PROTO_FLAG_DEBUG;
+        if (args->use_first_pass)
+                flags |= PROTO_FLAG_USE_FIRST_PASS;
+        if (args->try_first_pass)
+                flags |= PROTO_FLAG_TRY_FIRST_PASS;
+        if (args->no_offline)
+                flags |= PROTO_FLAG_NO_OFFLINE;
+        if (args->silent)
+                flags |= PROTO_FLAG_SILENT;
+        (void) pam_get_item(pamh, PAM_SERVICE, &service);
+        (void) pam_get_item(pamh, PAM_RHOST, &rhost);
 
-        r = password_get(pamh, args, false, offer_device, &password, &from_stack);
-        if (r != PAM_SUCCESS)
-                return r;
-        if (offer_device && !from_stack && !*password)
-                return authenticate_device(pamh, log, c, user);
-
-        r = login_attempt(c, log, user, password, &res);
-        if (r != PAM_SUCCESS)
-                return r;
-
-        /* try_first_pass: the earlier module's password was not this account's; ask once, as pam_unix does. */
-        if (from_stack && args->try_first_pass && res.status == LOGIN_BAD_CREDENTIALS &&
-            res.oauth == OAUTH_WRONG_PASSWORD) {
-                login_result_done(&res);
-                erase_and_free(TAKE_PTR(password));
-                r = password_get(pamh, args, true, offer_device, &password, &from_stack);
-                if (r != PAM_SUCCESS)
-                        return r;
-                if (offer_device && !*password)
-                        return authenticate_device(pamh, log, c, user);
-                r = login_attempt(c, log, user, password, &res);
-                if (r != PAM_SUCCESS)
-                        return r;
+        proto_begin(&b, PROTO_START);
+        proto_put_u32(&b, PROTO_TAG_OP, op);
+        proto_put_str(&b, PROTO_TAG_USER, user);
+        proto_put_str(&b, PROTO_TAG_CONFIG, args->config_path);
+        proto_put_u32(&b, PROTO_TAG_FLAGS, flags);
+        proto_put_u32(&b, PROTO_TAG_FLOW, args->flow);
+        /* For the log only; a value the protocol cannot carry is left out. */
+        if (service && strlen(service) < 256 && strcspn(service, "\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x7f") == strlen(service))
+                proto_put_str(&b, PROTO_TAG_SERVICE, service);
+        if (rhost && strlen(rhost) < 256 && strcspn(rhost, "\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x7f") == strlen(rhost))
+                proto_put_str(&b, PROTO_TAG_RHOST, rhost);
+        if ((r = proto_send(h.fd, &b)) < 0) {
+                pam_syslog(pamh, LOG_ERR, "cannot talk to the login helper: %s", strerror(-r));
+                goto out;
         }
 
-        return login_conclude(pamh, c, log, user, "password", &res);
-}
-
-/* Which flow runs: the module argument, else the config's default; it must be allowed by "flows". */
-static int flow_choose(const struct logger *log, const struct module_args *args, const struct cloudauth_config *c,
-                       const char *user, unsigned *ret) {
-        unsigned flow = args->flow ? args->flow : (unsigned) c->default_flow;
-        bool allowed;
-
-        if (flow == LOGIN_FLOW_AUTO)
-                allowed = (c->flows & LOGIN_FLOW_AUTO) ||
-                          ((c->flows & LOGIN_FLOW_PASSWORD) && (c->flows & LOGIN_FLOW_DEVICE));
-        else
-                allowed = c->flows & flow;
-        if (!allowed) {
-                log_emit(log, LOG_ERR,
-                           "user=%s result=config-error reason=\"flow=%s is not allowed by 'flows' in the configuration\"",
-                           user, flow == LOGIN_FLOW_DEVICE ? "device" : flow == LOGIN_FLOW_AUTO ? "auto" : "password");
-                return PAM_AUTHINFO_UNAVAIL;
+        for (unsigned n = 0;; n++) {
+                if (n >= MESSAGES_MAX) {
+                        pam_syslog(pamh, LOG_ERR, "the login helper sent too many requests; giving up");
+                        goto out;
+                }
+                r = proto_recv(h.fd, m, -1);
+                if (r < 0) {
+                        pam_syslog(pamh, LOG_ERR, "the login helper ended without an answer: %s", strerror(-r));
+                        goto out;
+                }
+                if (m->type == PROTO_CONV)
+                        (void) converse(pamh, args, h.fd, m);
+                else if (m->type == PROTO_GET_AUTHTOK)
+                        (void) send_authtok(pamh, h.fd);
+                else if (m->type == PROTO_RESULT)
+                        break;
+                else {
+                        pam_syslog(pamh, LOG_ERR, "the login helper sent an unexpected message");
+                        goto out;
+                }
+                proto_msg_wipe(m);
         }
-        *ret = flow;
-        return PAM_SUCCESS;
+
+        (void) proto_u32(m, PROTO_TAG_CODE, &code);
+        result = pam_code(code);
+        if (result == PAM_SUCCESS && op == PROTO_OP_AUTHENTICATE) {
+                const char *local = proto_str(m, PROTO_TAG_LOCAL_USER);
+                result = local ? verdict_store(pamh, user, local) : PAM_AUTHINFO_UNAVAIL;
+        }
+
+out:
+        proto_msg_wipe(m);
+        free(m);
+        helper_finish(pamh, &h);
+        return result;
 }
 
-_public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-        _cleanup_config_ struct cloudauth_config *c = NULL;
-        _cleanup_free_ char *idp_name = NULL, *local_name = NULL;
-        struct module_args args;
-        struct logger log = { .sink = pam_log_sink, .userdata = pamh };
+static int user_get(pam_handle_t *pamh, const char **ret) {
         const char *user = NULL;
-        unsigned flow;
-        int r;
+        int r = pam_get_user(pamh, &user, NULL);
 
-        r = args_parse(pamh, argc, argv, &args);
-        if (r != PAM_SUCCESS)
-                return r;
-        log.debug = args.debug;
-
-        r = pam_get_user(pamh, &user, NULL);
         if (r != PAM_SUCCESS || !user || !*user) {
                 pam_syslog(pamh, LOG_ERR, "cannot determine the user name: %s", pam_strerror(pamh, r));
                 return PAM_USER_UNKNOWN;
         }
+        /* The protocol carries no control characters, and no name with one is ever ours. */
+        for (const char *p = user; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return PAM_USER_UNKNOWN;
+        if (strlen(user) > 1024)
+                return PAM_USER_UNKNOWN;
+        *ret = user;
+        return PAM_SUCCESS;
+}
 
-        r = config_open(pamh, &args, &log, &c);
+_public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        struct module_args args;
+        const char *user;
+        int r;
+
+        r = args_parse(pamh, flags, argc, argv, &args);
         if (r != PAM_SUCCESS)
                 return r;
-
-        /*
-         * Before any prompt or request: a name that can never be ours, and a local account
-         * under any spelling the login would map to it (Alice, alice@default.domain).
-         */
-        if (identity_login_to_idp_name(c, user, &idp_name) < 0 ||
-            identity_idp_to_local_name(c, idp_name, &local_name) < 0) {
-                log_emit(&log, LOG_NOTICE, "user=%s result=unknown-user reason=\"not a valid login name\"", user);
-                return PAM_USER_UNKNOWN;
-        }
-        if (user_is_local_account(c, user) || user_is_local_account(c, local_name)) {
-                if (args.debug)
-                        log_emit(&log, LOG_DEBUG, "user=%s result=ignored reason=\"a local account\"", user);
-                return PAM_USER_UNKNOWN;
-        }
-
-        r = flow_choose(&log, &args, c, user, &flow);
+        if (!args.nodelay)
+                (void) pam_fail_delay(pamh, FAIL_DELAY_USEC);
+        r = user_get(pamh, &user);
         if (r != PAM_SUCCESS)
                 return r;
-
-        if (flow == LOGIN_FLOW_DEVICE)
-                return authenticate_device(pamh, &log, c, user);
-        return authenticate_password(pamh, &args, &log, c, user, flow == LOGIN_FLOW_AUTO);
+        return helper_call(pamh, &args, PROTO_OP_AUTHENTICATE, user);
 }
 
 _public_ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
@@ -411,76 +526,25 @@ _public_ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char 
         return PAM_SUCCESS;
 }
 
-/* acct_mgmt for a user not authenticated in this transaction: the identity store decides. */
-static int account_from_cache(pam_handle_t *pamh, const struct module_args *args, const char *user) {
-        _cleanup_config_ struct cloudauth_config *c = NULL;
-        _cleanup_free_ char *local_user = NULL;
-        struct logger log = { .sink = pam_log_sink, .userdata = pamh, .debug = args->debug };
-        const char *reason = NULL;
-        bool allowed = false;
-        int r;
-
-        if (config_load(args->config_path, &log, &c) < 0) {
-                if (user_in_etc_passwd(user))
-                        return PAM_USER_UNKNOWN;
-                /* Fail closed for everyone else: they may be ours, and the policy is unknown. */
-                log_emit(&log, LOG_ERR, "user=%s result=denied reason=\"configuration %s is unusable\"", user,
-                           args->config_path);
-                return PAM_PERM_DENIED;
-        }
-        if (user_is_local_account(c, user))
-                return PAM_USER_UNKNOWN;
-
-        r = login_account_check_cached(c, &log, user, &allowed, &reason, &local_user);
-        if (r == -ESRCH || r == -EINVAL) {
-                if (args->debug)
-                        log_emit(&log, LOG_DEBUG, "user=%s result=ignored reason=\"not a cloudauth user\"", user);
-                return PAM_USER_UNKNOWN;
-        }
-        if (r < 0) {
-                log_emit(&log, LOG_ERR, "user=%s result=denied reason=\"the identity store is unreadable: %s\"", user,
-                           strerror(-r));
-                return PAM_PERM_DENIED;
-        }
-        if (!allowed) {
-                log_emit(&log, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\" source=cache", user,
-                           local_user, strempty(reason));
-                (void) pam_error(pamh, "Access denied: %s is not allowed to log in to this host.", local_user);
-                return PAM_PERM_DENIED;
-        }
-        log_emit(&log, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\" source=cache", user, local_user,
-                   strempty(reason));
-        return PAM_SUCCESS;
-}
-
 _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         const struct login_verdict *v = NULL;
-        struct logger log = { .sink = pam_log_sink, .userdata = pamh };
         struct module_args args;
-        const char *user = NULL;
+        const char *user;
         int r;
 
-        r = args_parse(pamh, argc, argv, &args);
+        r = args_parse(pamh, flags, argc, argv, &args);
         if (r != PAM_SUCCESS)
                 return r;
-        log.debug = args.debug;
+        r = user_get(pamh, &user);
+        if (r != PAM_SUCCESS)
+                return r;
 
-        r = pam_get_user(pamh, &user, NULL);
-        if (r != PAM_SUCCESS || !user || !*user)
-                return PAM_USER_UNKNOWN;
-
+        /* Authenticated and allowed by the provider moments ago, in this transaction: nothing to ask again. */
         r = pam_get_data(pamh, DATA_LOGIN, (const void **) &v);
-        if (r != PAM_SUCCESS || !v || !streq(v->user, user))
-                return account_from_cache(pamh, &args, user);
-
-        if (!v->allowed) {
-                log_emit(&log, LOG_NOTICE, "user=%s account=%s result=denied reason=\"%s\"", user, v->local_user,
-                           strempty(v->access_reason));
-                (void) pam_error(pamh, "Access denied: %s is not allowed to log in to this host.", v->local_user);
-                return PAM_PERM_DENIED;
+        if (r == PAM_SUCCESS && v && streq(v->user, user)) {
+                pam_syslog(pamh, LOG_INFO, "user=%s account=%s result=allowed reason=\"authenticated in this transaction\"",
+                           user, v->local_user);
+                return PAM_SUCCESS;
         }
-
-        log_emit(&log, LOG_INFO, "user=%s account=%s result=allowed reason=\"%s\"", user, v->local_user,
-                   strempty(v->access_reason));
-        return PAM_SUCCESS;
+        return helper_call(pamh, &args, PROTO_OP_ACCOUNT, user);
 }

@@ -163,6 +163,7 @@ ns_enter() {
 require_module() {
         [[ -n "${CLOUDAUTH_PAM_MODULE:-}" ]] || skip "CLOUDAUTH_PAM_MODULE is not set"
         [[ -f "$CLOUDAUTH_PAM_MODULE" ]] || skip "$CLOUDAUTH_PAM_MODULE is not built"
+        [[ -n "${CLOUDAUTH_HELPER:-}" && -x "$CLOUDAUTH_HELPER" ]] || skip "the login helper cloudauth-auth is not built"
 }
 
 # ---- syslog ----------------------------------------------------------------
@@ -271,17 +272,19 @@ pam_service() { # NAME [module args]
         shift
         require_module
         {
-                echo "auth required $CLOUDAUTH_PAM_MODULE config=$T/cloudauth.conf $*"
-                echo "account required $CLOUDAUTH_PAM_MODULE config=$T/cloudauth.conf $*"
+                echo "auth required $CLOUDAUTH_PAM_MODULE config=$T/cloudauth.conf helper=$CLOUDAUTH_HELPER $*"
+                echo "account required $CLOUDAUTH_PAM_MODULE config=$T/cloudauth.conf helper=$CLOUDAUTH_HELPER $*"
         } >"$T/pam.d/$name"
         _pam_other
 }
 
 # $T/pam.d/NAME from stdin, for stacks with other modules; @MODULE@ and
-# @CONFIG@ are replaced by the module's path and the config's.
+# @CONFIG@ are replaced by the module's path and the config's (with the
+# built helper's path as the module's helper= argument).
 pam_service_stack() { # NAME
         require_module
-        sed -e "s|@MODULE@|$CLOUDAUTH_PAM_MODULE|g" -e "s|@CONFIG@|$T/cloudauth.conf|g" >"$T/pam.d/$1"
+        sed -e "s|@MODULE@|$CLOUDAUTH_PAM_MODULE|g" \
+                -e "s|@CONFIG@|$T/cloudauth.conf helper=$CLOUDAUTH_HELPER|g" >"$T/pam.d/$1"
         _pam_other
 }
 

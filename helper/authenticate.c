@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/* pam_sm_authenticate's work, in the helper: the flows, the store, the one decision. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "cache.h"
+#include "device-flow.h"
+#include "helper.h"
+#include "identity.h"
+#include "login.h"
+#include "macro.h"
+#include "provider.h"
+#include "secret.h"
+
+bool helper_user_in_etc_passwd(const char *user) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+        struct passwd pw, *result;
+        char buf[4096];
+        int r;
+
+        if (!f)
+                return false;
+        while ((r = fgetpwent_r(f, &pw, buf, sizeof(buf), &result)) == 0)
+                if (streq(result->pw_name, user))
+                        return true;
+        /* A line too long to read could be this account: never guess "not local". */
+        return r != ENOENT;
+}
+
+/* What the system's user database says of name: 1 nothing or our own record, 0 someone else's, negative errno. */
+static int system_answer_is_ours(struct helper *h, const struct cloudauth_config *c, const char *typed,
+                                 const char *name) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        struct passwd pw, *sys = NULL;
+        char buf[4096];
+        int r;
+
+        r = getpwnam_r(name, &pw, buf, sizeof(buf), &sys);
+        if (r != 0 && r != ENOENT && r != ESRCH) {
+                /* The system cannot say who this is: not a reason to send a password anywhere. */
+                log_warn(&h->log, "user=%s result=ignored reason=\"the system's user database failed: %s\"", typed,
+                         strerror(r));
+                return 0;
+        }
+        if (!sys)
+                return 1; /* nobody on this host has the name: a first login may make it ours */
+
+        if (sys->pw_uid < c->uid_min || sys->pw_uid > c->uid_max) {
+                log_debug(&h->log, "user=%s result=ignored reason=\"uid %u is outside uid_range\"", typed,
+                          (unsigned) sys->pw_uid);
+                return 0;
+        }
+
+        /* The system knows the name: it is ours only if the answer is our own record's. */
+        r = cache_user_load_by_name(c, &h->log, sys->pw_name, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || u->uid != sys->pw_uid || !streq(u->username, sys->pw_name)) {
+                log_notice(&h->log,
+                           "user=%s result=ignored reason=\"the system resolves it to uid %u, which is not cloudauth's account\"",
+                           typed, (unsigned) sys->pw_uid);
+                return 0;
+        }
+        return 1;
+}
+
+int helper_user_may_be_ours(struct helper *h, const struct cloudauth_config *c, const char *typed,
+                            const char *local_name) {
+        int r;
+
+        if (helper_user_in_etc_passwd(typed) || helper_user_in_etc_passwd(local_name)) {
+                log_debug(&h->log, "user=%s result=ignored reason=\"a local account\"", typed);
+                return 0;
+        }
+        r = system_answer_is_ours(h, c, typed, typed);
+        if (r <= 0 || streq(typed, local_name))
+                return r;
+        return system_answer_is_ours(h, c, typed, local_name);
+}
+
+static int config_open(struct helper *h, struct cloudauth_config **ret) {
+        int r = config_load(h->config_path, &h->log, ret);
+
+        if (r < 0)
+                /*
+                 * config_load named file, line and key already. AUTHINFO_UNAVAIL: stacks fall
+                 * through to pam_unix on it, so a broken file never locks out local accounts, while
+                 * nobody gets in through us.
+                 */
+                log_err(&h->log, "configuration %s is unusable, refusing every cloudauth login: %s", h->config_path,
+                        strerror(-r));
+        return r;
+}
+
+/* The password: the stacked one when asked to (*ret_from_stack), else the person's answer. */
+static enum proto_code password_get(struct helper *h, bool force, bool offer_device, char **ret,
+                                    bool *ret_from_stack) {
+        char *answer = NULL;
+        int r;
+
+        if (!force && (h->flags & (PROTO_FLAG_USE_FIRST_PASS | PROTO_FLAG_TRY_FIRST_PASS))) {
+                r = conv_get_authtok(&h->conv, HELPER_ITEM_TIMEOUT_MS, &answer);
+                if (r < 0) {
+                        log_err(&h->log, "cannot read the stacked password: %s", strerror(-r));
+                        return PROTO_CODE_SERVICE_ERR;
+                }
+                if (answer) {
+                        *ret = answer;
+                        *ret_from_stack = true;
+                        return PROTO_CODE_SUCCESS;
+                }
+                if (h->flags & PROTO_FLAG_USE_FIRST_PASS) {
+                        log_err(&h->log, "use_first_pass given, but no earlier module set a password");
+                        return PROTO_CODE_AUTH_ERR;
+                }
+        }
+
+        r = conv_ask(&h->conv, NULL, offer_device ? "Password (or press Enter to sign in with a code): " : "Password: ",
+                     false, true, HELPER_PROMPT_TIMEOUT_MS, &answer);
+        if (r == -ENOMEM)
+                return PROTO_CODE_BUF_ERR;
+        if (r < 0 || !answer) {
+                log_err(&h->log, "user=%s conversation failed: %s", h->user,
+                        r == -ETIMEDOUT ? "no answer in time" : r < 0 ? strerror(-r) : "end of input");
+                return PROTO_CODE_CONV_ERR;
+        }
+        *ret = answer;
+        *ret_from_stack = false;
+        return PROTO_CODE_SUCCESS;
+}
+
+/* One PAM code for every outcome. An unknown provider user looks like a wrong password from outside. */
+static enum proto_code code_from_login(const struct login_result *res) {
+        switch (res->status) {
+        case LOGIN_OK:
+                return res->allowed ? PROTO_CODE_SUCCESS : PROTO_CODE_PERM_DENIED;
+        case LOGIN_BAD_CREDENTIALS:
+                return PROTO_CODE_AUTH_ERR;
+        case LOGIN_USER_UNKNOWN:
+                return PROTO_CODE_AUTH_ERR;
+        case LOGIN_ACCOUNT_PROBLEM:
+                return res->oauth == OAUTH_LOCKED ? PROTO_CODE_MAXTRIES : PROTO_CODE_AUTH_ERR;
+        case LOGIN_UNAVAILABLE:
+                return PROTO_CODE_AUTHINFO_UNAVAIL;
+        case LOGIN_CONFIG_ERROR:
+        default:
+                return PROTO_CODE_SERVICE_ERR;
+        }
+}
+
+/* A short, safe explanation for the person at the prompt. */
+static void tell_user(struct helper *h, const struct login_result *res) {
+        const char *msg = NULL;
+        char denied[512];
+
+        if (res->status == LOGIN_OK && !res->allowed) {
+                snprintf(denied, sizeof(denied), "Access denied: %s is not allowed to log in to this host.",
+                         res->identity->username);
+                msg = denied;
+        } else
+                switch (res->oauth) {
+                case OAUTH_MFA_REQUIRED:
+                        msg = "Your organisation requires multi-factor authentication: use the device login.";
+                        break;
+                case OAUTH_PASSWORD_EXPIRED:
+                        msg = "Your password has expired: change it with your organisation first.";
+                        break;
+                case OAUTH_LOCKED:
+                        msg = "Your account is locked.";
+                        break;
+                case OAUTH_DISABLED:
+                        msg = "Your account is disabled.";
+                        break;
+                case OAUTH_CONDITIONAL_ACCESS:
+                        msg = "Your organisation's access policy blocked this sign-in.";
+                        break;
+                default:
+                        if (res->status == LOGIN_UNAVAILABLE)
+                                msg = "The identity provider cannot be reached.";
+                        break;
+                }
+        if (msg)
+                (void) conv_error(&h->conv, msg);
+}
+
+/* Every flow ends here: store (or revoke), log the decision, tell the person, answer the module. */
+static int login_conclude(struct helper *h, const struct cloudauth_config *c, const char *flow,
+                          struct login_result *res) {
+        enum proto_code code;
+        int r;
+
+        if (login_store(c, &h->log, res, time(NULL)) < 0) {
+                login_result_done(res);
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+        }
+        login_result_log(&h->log, h->user, flow, res);
+        if (res->status == LOGIN_OK && !res->allowed)
+                log_notice(&h->log, "user=%s account=%s result=denied reason=\"%s\"", h->user, res->identity->username,
+                           strempty(res->access_reason));
+        code = code_from_login(res);
+        if (code != PROTO_CODE_SUCCESS)
+                tell_user(h, res);
+        r = helper_result(h, code, code == PROTO_CODE_SUCCESS ? res->identity->username : NULL);
+        login_result_done(res);
+        return r;
+}
+
+static int login_attempt(struct helper *h, const struct cloudauth_config *c, struct provider *p,
+                         const char *password, struct login_result *ret) {
+        int r = login_password(p, h->user, password, ret);
+
+        (void) c;
+        if (r < 0)
+                login_result_done(ret);
+        return r;
+}
+
+static int authenticate_device(struct helper *h, const struct cloudauth_config *c) {
+        struct login_result res = {0};
+        enum proto_code code;
+
+        code = device_flow_login(h, c, &res);
+        if (code != PROTO_CODE_SUCCESS) {
+                login_result_done(&res);
+                return helper_result(h, code, NULL);
+        }
+        return login_conclude(h, c, "device", &res);
+}
+
+/* The password flow (flow=auto: an empty answer starts the device flow). */
+static int authenticate_password(struct helper *h, const struct cloudauth_config *c, bool offer_device) {
+        _cleanup_erase_ char *password = NULL;
+        struct login_result res = {0};
+        struct provider p;
+        bool from_stack = false;
+        enum proto_code code;
+        int r;
+
+        code = password_get(h, false, offer_device, &password, &from_stack);
+        if (code != PROTO_CODE_SUCCESS)
+                return helper_result(h, code, NULL);
+        if (offer_device && !from_stack && !*password)
+                return authenticate_device(h, c);
+
+        if (provider_init(&p, c, &h->log) < 0)
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+        r = login_attempt(h, c, &p, password, &res);
+        if (r < 0)
+                goto oom;
+
+        /* try_first_pass: the earlier module's password was not this account's; ask once, as pam_unix does. */
+        if (from_stack && (h->flags & PROTO_FLAG_TRY_FIRST_PASS) && res.status == LOGIN_BAD_CREDENTIALS &&
+            res.oauth == OAUTH_WRONG_PASSWORD) {
+                login_result_done(&res);
+                erase_and_free(TAKE_PTR(password));
+                code = password_get(h, true, offer_device, &password, &from_stack);
+                if (code != PROTO_CODE_SUCCESS) {
+                        provider_done(&p);
+                        return helper_result(h, code, NULL);
+                }
+                if (offer_device && !*password) {
+                        provider_done(&p);
+                        return authenticate_device(h, c);
+                }
+                r = login_attempt(h, c, &p, password, &res);
+                if (r < 0)
+                        goto oom;
+        }
+        provider_done(&p);
+        return login_conclude(h, c, "password", &res);
+
+oom:
+        provider_done(&p);
+        return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+}
+
+/* Which flow runs: the module argument, else the configuration's default; "flows" must allow it. */
+static int flow_choose(struct helper *h, const struct cloudauth_config *c, unsigned *ret) {
+        unsigned flow = h->flow ? h->flow : (unsigned) c->default_flow;
+        bool allowed;
+
+        if (flow == LOGIN_FLOW_AUTO)
+                allowed = (c->flows & LOGIN_FLOW_AUTO) ||
+                          ((c->flows & LOGIN_FLOW_PASSWORD) && (c->flows & LOGIN_FLOW_DEVICE));
+        else
+                allowed = c->flows & flow;
+        if (!allowed) {
+                log_err(&h->log, "user=%s result=config-error reason=\"flow=%s is not allowed by 'flows' in the configuration\"",
+                        h->user, flow == LOGIN_FLOW_DEVICE ? "device" : flow == LOGIN_FLOW_AUTO ? "auto" : "password");
+                return -EPERM;
+        }
+        *ret = flow;
+        return 0;
+}
+
+int helper_authenticate(struct helper *h) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_free_ char *idp_name = NULL, *local_name = NULL;
+        unsigned flow;
+        int r;
+
+        if (config_open(h, &c) < 0)
+                return helper_result(h, PROTO_CODE_AUTHINFO_UNAVAIL, NULL);
+
+        /*
+         * Before any prompt or request: a name that can never be ours, a local account under any
+         * spelling the login would map to it (Alice, alice@default.domain), a directory's user.
+         */
+        if (identity_login_to_idp_name(c, h->user, &idp_name) < 0 ||
+            identity_idp_to_local_name(c, idp_name, &local_name) < 0) {
+                log_notice(&h->log, "user=%s result=unknown-user reason=\"not a valid login name\"", h->user);
+                return helper_result(h, PROTO_CODE_USER_UNKNOWN, NULL);
+        }
+        r = helper_user_may_be_ours(h, c, h->user, local_name);
+        if (r < 0)
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+        if (r == 0)
+                return helper_result(h, PROTO_CODE_USER_UNKNOWN, NULL);
+
+        if (flow_choose(h, c, &flow) < 0)
+                return helper_result(h, PROTO_CODE_AUTHINFO_UNAVAIL, NULL);
+        if (flow == LOGIN_FLOW_DEVICE)
+                return authenticate_device(h, c);
+        return authenticate_password(h, c, flow == LOGIN_FLOW_AUTO);
+}
