@@ -302,6 +302,36 @@ static int parse_issuer(void *base, const struct key_def *k, const char *v, char
         return set_strdup(FIELD(base, k, char *), v);
 }
 
+/*
+ * An HTTP(S) proxy for every request to the provider: http:// or https://,
+ * a host and an optional port, nothing else (credentials would sit in a file
+ * NSS must read). An empty value means none. The environment never names one.
+ */
+static int parse_proxy(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
+        const char *host;
+        size_t n;
+
+        if (!*v) {
+                replace_str(FIELD(base, k, char *), NULL);
+                return 0;
+        }
+        if (strncmp(v, "http://", 7) == 0)
+                host = v + 7;
+        else if (strncmp(v, "https://", 8) == 0)
+                host = v + 8;
+        else
+                return errf(err, errlen, "must be an http:// or https:// URL");
+        n = strcspn(host, "/");
+        if (n == 0)
+                return errf(err, errlen, "has no host name");
+        if (host[n] && !streq(host + n, "/"))
+                return errf(err, errlen, "must not have a path");
+        for (const char *p = v; *p; p++)
+                if ((unsigned char) *p <= 0x20 || *p == 0x7f || *p == '@' || *p == '?' || *p == '#')
+                        return errf(err, errlen, "must be scheme://host[:port] only");
+        return set_strdup(FIELD(base, k, char *), v);
+}
+
 static int parse_token(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
         if (!*v)
                 return errf(err, errlen, "must not be empty");
@@ -648,6 +678,7 @@ static const struct key_def provider_keys[] = {
         { "client_secret_file", parse_path_optional, CFG(client_secret_file), 0, 0 },
         { "scopes", parse_scopes, CFG(scopes), 0, 0 },
         { "ca_file", parse_path_optional, CFG(ca_file), 0, 0 },
+        { "proxy", parse_proxy, CFG(proxy), 0, 0 },
         { "flows", parse_flows, 0, 0, 0 },
         { "tenants", parse_tenants, CFG(tenants), 0, 0 },
         { "timeout", parse_uint, CFG(timeout), 1, 300 },
@@ -1055,6 +1086,7 @@ void config_free(struct cloudauth_config *c) {
         free(c->app_name);
         free(c->scopes);
         free(c->ca_file);
+        free(c->proxy);
         strv_free(c->tenants);
         free(c->username_claim);
         free(c->groups_claim);

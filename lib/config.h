@@ -37,6 +37,7 @@ struct cloudauth_config {
         char *client_secret_file;
         char *scopes;        /* space separated; default "openid profile email offline_access" */
         char *ca_file;
+        char *proxy;         /* http(s)://host[:port] for every request, NULL = direct; never from the environment */
         unsigned flows;      /* enum login_flow bits; default password */
         enum login_flow default_flow;
         char **tenants;      /* Entra tenant GUIDs allowed, lowercased; NULL = any */

@@ -284,6 +284,9 @@ static int http_setup(CURL *h, const struct http_options *o, const char *url, st
             curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            /* An empty proxy turns off libcurl's *_proxy environment variables. */
+            curl_easy_setopt(h, CURLOPT_PROXY, o->proxy ? o->proxy : "") != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_NOPROXY, o->proxy ? "" : "*") != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USER_AGENT) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) HTTP_RESPONSE_MAX) != CURLE_OK ||

@@ -13,6 +13,7 @@
 struct http_options {
         const char *ca_file;  /* extra trust anchor; system store used as well when NULL */
         unsigned timeout;     /* seconds for the whole request, connect included */
+        const char *proxy;    /* NULL: direct, whatever the environment says */
         const struct logger *log;
 };
 

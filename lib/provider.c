@@ -30,7 +30,7 @@ int provider_init(struct provider *p, const struct cloudauth_config *c, const st
         *p = (struct provider){
                 .config = c,
                 .log = log,
-                .http = { .ca_file = c->ca_file, .timeout = c->timeout, .log = log },
+                .http = { .ca_file = c->ca_file, .timeout = c->timeout, .proxy = c->proxy, .log = log },
                 .clock = clock_system,
         };
         return 0;

@@ -95,6 +95,7 @@ static void test_defaults(void) {
         CHECK(c->client_secret_file == NULL);
         CHECK_STR(c->scopes, "openid profile email offline_access");
         CHECK(c->ca_file == NULL);
+        CHECK(c->proxy == NULL);
         CHECK_INT(c->flows, LOGIN_FLOW_PASSWORD);
         CHECK_INT(c->default_flow, LOGIN_FLOW_PASSWORD);
         CHECK(c->tenants == NULL);
@@ -256,6 +257,19 @@ static void test_values(void) {
         config_free(c);
 }
 
+static void test_proxy(void) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        const char *text = "[provider]\nproxy = http://127.0.0.1:3128\n";
+        const char *unset = "[provider]\nproxy =\n";
+
+        CHECK_INT(config_new_defaults(&c), 0);
+        CHECK_INT(config_parse_text(c, "t.conf", text, strlen(text), &test_log), 0);
+        CHECK_STR(c->proxy, "http://127.0.0.1:3128");
+        /* A drop-in can take it back. */
+        CHECK_INT(config_parse_text(c, "u.conf", unset, strlen(unset), &test_log), 0);
+        CHECK(c->proxy == NULL);
+}
+
 static void test_errors(void) {
         expect_error("isuser = x\n", "test.conf:4: unknown key 'isuser' in [provider]");
         expect_error("[providr]\nissuer = x\n", "test.conf:4: unknown section [providr]");
@@ -297,6 +311,10 @@ static void test_errors(void) {
         expect_error("client_secret_file = secret\n",
                      "test.conf:4: key 'client_secret_file' in [provider]: must be an absolute path");
         expect_error("ca_file = ca.pem\n", "test.conf:4: key 'ca_file' in [provider]: must be an absolute path");
+        expect_error("proxy = socks5://127.0.0.1:1080\n", "test.conf:4: key 'proxy' in [provider]: must be an http:// or https:// URL");
+        expect_error("proxy = http://\n", "test.conf:4: key 'proxy' in [provider]: has no host name");
+        expect_error("proxy = http://proxy:3128/path\n", "test.conf:4: key 'proxy' in [provider]: must not have a path");
+        expect_error("proxy = http://user:pw@proxy:3128\n", "test.conf:4: key 'proxy' in [provider]: must be scheme://host[:port] only");
         expect_error("scopes = profile email\n", "test.conf:4: key 'scopes' in [provider]: must include 'openid'");
         expect_error("flows = password sms\n", "test.conf:4: key 'flows' in [provider]: unknown flow 'sms'");
         expect_error("flows =\n", "test.conf:4: key 'flows' in [provider]: must name at least one");
@@ -784,6 +802,7 @@ static void cleanup_tmpdir(void) {
 }
 
 int main(void) {
+        test_proxy();
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-config-XXXXXX");
         if (!mkdtemp(tmpdir))
                 return EXIT_FAILURE;
