@@ -69,6 +69,7 @@ void cache_user_free(struct cache_user *u) {
         free(u->subject_key);
         free(u->display_name);
         free(u->email);
+        free(u->refusal);
         strv_free(u->idp_groups);
         strv_free(u->app_roles);
         strv_free(u->roles);
@@ -343,6 +344,12 @@ int cache_user_parse(const char *text, size_t len, struct cache_user **ret) {
         if (!json_is_integer(v))
                 return -EBADMSG;
         u->last_online_login = json_integer_value(v);
+        v = json_object_get(o, "refused_at");
+        if (v && !json_is_integer(v))
+                return -EBADMSG;
+        u->refused_at = v ? json_integer_value(v) : 0;
+        if ((r = json_get_opt_string(o, "refusal", &u->refusal)) < 0)
+                return r;
 
         *ret = TAKE_PTR(u);
         return 0;
@@ -401,7 +408,7 @@ static json_t *groups_json(const struct cache_group *g, size_t n) {
 }
 
 static json_t *record_to_json(const struct cache_user *u) {
-        return json_pack("{s:i, s:I, s:s, s:s, s:s, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
+        json_t *o = json_pack("{s:i, s:I, s:s, s:s, s:s, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
                          "version", RECORD_VERSION,
                          "uid", (json_int_t) u->uid,
                          "username", u->username,
@@ -416,6 +423,15 @@ static json_t *record_to_json(const struct cache_user *u) {
                          "unix_groups", groups_json(u->unix_groups, u->n_unix_groups),
                          "first_login", (json_int_t) u->first_login,
                          "last_online_login", (json_int_t) u->last_online_login);
+
+        /* Only refused records carry these, so records of allowed users read the same in earlier versions. */
+        if (o && u->refused_at &&
+            (json_object_set_new(o, "refused_at", json_integer((json_int_t) u->refused_at)) < 0 ||
+             json_object_set_new(o, "refusal", json_string(u->refusal ? u->refusal : "refused")) < 0)) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }
 
 /*
@@ -2038,6 +2054,108 @@ int cache_user_list(const struct cloudauth_config *c, const struct logger *log, 
         if (!c->state_dir)
                 return -EINVAL;
         return records_load_all(c, log, ret, ret_n, NULL);
+}
+
+/* ---- refusals ---- */
+
+/* The record of a refused login: by the identity's subject when there is one, else by the name typed. */
+static int refused_record_find(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                               const char *name, struct cache_user **ret) {
+        _cleanup_free_ char *key = NULL;
+        struct cache_user *u;
+        uint32_t uid;
+        int r;
+
+        if (!id)
+                return user_find(c, log, name, true, ret);
+        if ((r = cache_subject_key(id, &key)) < 0)
+                return r == -EINVAL ? -ESRCH : r;
+        if ((r = subject_read(c, log, key, &uid)) < 0 || (r = record_read(c, log, uid, &u)) < 0)
+                return r;
+        if (!streq(u->subject_key, key)) {
+                cache_user_free(u);
+                return -ESRCH;
+        }
+        *ret = u;
+        return 0;
+}
+
+static int refuse_locked(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                         const char *name, const char *reason, time_t now, const struct local_accounts *local,
+                         struct model *m) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        static const uint32_t no_gids[1];
+        char **idp_groups = NULL, **app_roles = NULL, **roles = NULL, *refusal = NULL;
+        bool had_privileges;
+        int r;
+
+        if ((r = refused_record_find(c, log, id, name, &u)) < 0)
+                return r;
+        had_privileges = u->n_groups > 0 || u->n_unix_groups > 0 || strv_length(u->roles) > 0;
+        if (u->refused_at && !had_privileges && (!id || strv_length(id->groups) == strv_length(u->idp_groups)))
+                return 0; /* Already refused: refusals others can cause must not cost a write each. */
+
+        if ((id && ((r = strv_dup(id->groups, &idp_groups)) < 0 || (r = strv_dup(id->app_roles, &app_roles)) < 0)) ||
+            (r = strv_dup(NULL, &roles)) < 0 || !(refusal = strdup(reason))) {
+                strv_free(idp_groups);
+                strv_free(app_roles);
+                strv_free(roles);
+                return r < 0 ? r : -ENOMEM;
+        }
+        if (id) {
+                strv_free(u->idp_groups);
+                strv_free(u->app_roles);
+                u->idp_groups = idp_groups;
+                u->app_roles = app_roles;
+        }
+        strv_free(u->roles);
+        u->roles = roles;
+        free(u->refusal);
+        u->refusal = refusal;
+        u->refused_at = (int64_t) now;
+        cache_group_array_free(u->groups, u->n_groups);
+        cache_group_array_free(u->unix_groups, u->n_unix_groups);
+        u->groups = u->unix_groups = NULL;
+        u->n_groups = u->n_unix_groups = 0;
+        if ((r = record_write(c, log, u)) < 0)
+                return r;
+
+        /* The passwd entry stays (files keep an owner by name); every group it had through us goes. */
+        if ((r = model_load(m, c, log, local)) < 0 || (r = model_remove_users(m, &u->uid, 1, NULL, 0)) < 0)
+                return r;
+        r = model_user_add(m, &(struct nssdb_user_in) {
+                .name = u->username, .uid = u->uid, .gecos = gecos_usable(u->display_name) ? u->display_name : NULL,
+                .gids = no_gids, .n_gids = 0,
+        });
+        if (r < 0)
+                return r;
+        r = model_write_delta(m, c, log);
+        if (r == -EAGAIN)
+                r = model_write(m, c, log);
+        if (r < 0)
+                return r;
+        log_notice(log, "%s (uid %" PRIu32 ") refused online (%s): its groups are withdrawn and the account phase denies it until an allowed online login",
+                   u->username, u->uid, reason);
+        return 0;
+}
+
+int cache_user_refuse(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                      const char *name, const char *reason, time_t now) {
+        _cleanup_close_ int lock = -1;
+        struct local_accounts local = {0};
+        struct model m = {0};
+        int r;
+
+        if (!c->state_dir || !reason || (!id && (!name || !*name)))
+                return -EINVAL;
+        lock = lock_take(c, log);
+        if (lock < 0)
+                return lock;
+        if ((r = local_accounts_load(log, &local)) >= 0)
+                r = refuse_locked(c, log, id, name, reason, now, &local, &m);
+        model_done(&m);
+        local_accounts_done(&local);
+        return r;
 }
 
 /* ---- writers besides login ---- */

@@ -41,7 +41,9 @@ struct cache_user {
         struct cache_group *unix_groups; /* local groups granted by roles, gids resolved at login */
         size_t n_unix_groups;
         int64_t first_login;
-        int64_t last_online_login;
+        int64_t last_online_login; /* of the last online login that was allowed */
+        int64_t refused_at;        /* 0, or when an online login was last refused (see cache_user_refuse) */
+        char *refusal;             /* why, when refused_at is set */
 };
 
 void cache_user_free(struct cache_user *u);
@@ -72,6 +74,20 @@ int cache_subject_key(const struct identity *id, char **ret);
  */
 int cache_store_login(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
                       char *const *roles, time_t now, uint32_t *ret_uid, const char **ret_reason);
+
+/*
+ * After an online refusal that speaks about the account itself (the access
+ * policy refused a genuine login, or the provider said the account is
+ * disabled or does not exist): the cached record of that person (by id's
+ * subject when id is given, else by name) is marked refused with reason,
+ * its roles and groups are cleared (and, with id, its provider groups
+ * replaced by id's), and nss.db keeps the passwd entry but none of its
+ * groups. The record's refused_at stays set until the next allowed login
+ * rewrites it. -ESRCH when nobody is cached under that
+ * subject or name; a record already refused is not rewritten.
+ */
+int cache_user_refuse(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,
+                      const char *name, const char *reason, time_t now);
 
 /* The UID a login of id would get (pin, the subject's UID, or the hash); writes nothing, checks no collision. */
 int cache_uid_for(const struct cloudauth_config *c, const struct logger *log, const struct identity *id,

@@ -31,6 +31,7 @@ void login_result_done(struct login_result *r) {
         if (r->claims)
                 json_decref(r->claims);
         strv_free(r->roles);
+        free(r->idp_name);
         *r = (struct login_result) {0};
 }
 
@@ -172,6 +173,8 @@ int login_verify_tokens(struct provider *p, const char *typed_user, const char *
 
         r = login_finish(p, idp_name, id_token, nonce, ret);
         ret->n_requests += p->n_requests - requests_before;
+        if (r >= 0 && idp_name && !ret->idp_name)
+                ret->idp_name = TAKE_PTR(idp_name);
         return r;
 }
 
@@ -212,14 +215,46 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
 out:
         oauth_tokens_done(&tokens);
         ret->n_requests = p->n_requests - requests_before;
+        ret->idp_name = TAKE_PTR(idp_name);
         return r == -ENOMEM ? r : 0;
 }
 
+/* What an online refusal says about the account itself, or NULL when it says nothing lasting. */
+static const char *refusal_of(const struct login_result *r) {
+        if (r->status == LOGIN_OK && !r->allowed)
+                return r->access_reason ? r->access_reason : "not allowed by the access policy";
+        /* Only what the provider states outright; a wrong password is no statement about the account. */
+        if (r->status == LOGIN_ACCOUNT_PROBLEM && r->oauth == OAUTH_DISABLED)
+                return "the provider says the account is disabled";
+        if (r->status == LOGIN_USER_UNKNOWN && r->oauth == OAUTH_NO_SUCH_USER)
+                return "the provider says the account does not exist";
+        return NULL;
+}
+
+static int login_store_refusal(const struct cloudauth_config *c, const struct logger *log, struct login_result *r,
+                               const char *refusal, time_t now) {
+        const struct identity *id = r->status == LOGIN_OK ? r->identity : NULL;
+        int k;
+
+        if (!id && !r->idp_name)
+                return 0;
+        k = cache_user_refuse(c, log, id, id ? NULL : r->idp_name, refusal, now);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0 && k != -ESRCH)
+                log_err(log, "the refusal of %s could not be recorded in the identity store: %s",
+                        id ? id->idp_username : r->idp_name, strerror(-k));
+        return 0;
+}
+
 int login_store(const struct cloudauth_config *c, const struct logger *log, struct login_result *r, time_t now) {
-        const char *reason = NULL;
+        const char *reason = NULL, *refusal;
         uint32_t uid;
         int k;
 
+        refusal = refusal_of(r);
+        if (refusal)
+                return login_store_refusal(c, log, r, refusal, now);
         if (r->status != LOGIN_OK || !r->allowed)
                 return 0;
 
@@ -239,6 +274,11 @@ int login_store(const struct cloudauth_config *c, const struct logger *log, stru
 
 int login_account_check_cached(const struct cloudauth_config *c, const struct logger *log, const char *user,
                                bool *ret_allowed, const char **ret_reason, char **ret_local_user) {
+        return login_account_check_cached_at(c, log, user, time(NULL), ret_allowed, ret_reason, ret_local_user);
+}
+
+int login_account_check_cached_at(const struct cloudauth_config *c, const struct logger *log, const char *user,
+                                  time_t now, bool *ret_allowed, const char **ret_reason, char **ret_local_user) {
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
         _cleanup_strv_free_ char **roles = NULL;
         char *empty[] = { NULL };
@@ -250,19 +290,29 @@ int login_account_check_cached(const struct cloudauth_config *c, const struct lo
         if (r < 0)
                 return r;
 
-        /* The groups as of the last online login; the policy as configured now. */
-        id.username = u->username;
-        id.idp_username = u->idp_username;
-        id.groups = u->idp_groups ? u->idp_groups : empty;
-        id.app_roles = u->app_roles ? u->app_roles : empty;
-        if ((r = roles_resolve(c, &id, &roles)) < 0)
-                return r;
-        if ((r = access_check(c, &id, roles, ret_allowed, ret_reason)) < 0)
-                return r;
-
         local = strdup(u->username);
         if (!local)
                 return -ENOMEM;
+
+        if (u->refused_at) {
+                *ret_allowed = false;
+                *ret_reason = "the last online login was refused";
+        } else if ((int64_t) now > u->last_online_login &&
+                   (uint64_t) ((int64_t) now - u->last_online_login) > c->offline_max_age) {
+                /* A verdict is only as good as the provider's last word on it. */
+                *ret_allowed = false;
+                *ret_reason = "the last online login is older than [offline] max_age";
+        } else {
+                /* The groups as of the last online login; the policy as configured now. */
+                id.username = u->username;
+                id.idp_username = u->idp_username;
+                id.groups = u->idp_groups ? u->idp_groups : empty;
+                id.app_roles = u->app_roles ? u->app_roles : empty;
+                if ((r = roles_resolve(c, &id, &roles)) < 0 || (r = access_check(c, &id, roles, ret_allowed, ret_reason)) < 0) {
+                        free(local);
+                        return r;
+                }
+        }
         *ret_local_user = local;
         return 0;
 }

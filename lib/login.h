@@ -41,6 +41,7 @@ struct login_result {
         const char *access_reason;
         unsigned n_requests;       /* HTTP requests this login made */
         uint32_t uid;              /* set by login_store */
+        char *idp_name;            /* the name sent to the provider, when one was typed */
 };
 
 void login_result_done(struct login_result *r);
@@ -67,20 +68,35 @@ int login_verify_tokens(struct provider *p, const char *typed_user, const char *
                         struct login_result *ret);
 
 /*
+ * Call after every online login, whatever its result.
  * After an allowed LOGIN_OK: write the user to the identity store (record
  * and nss.db) so NSS knows them. A UID or name collision, or a store that
  * cannot be written, turns the verdict into "not allowed" with the reason
  * (the login itself was genuine; the account can't be used). Sets ret->uid.
+ * After an online refusal that is about the account, not the credentials
+ * (LOGIN_OK but not allowed by the policy; the provider says the account is
+ * disabled or does not exist), the person's cached record, if any, is marked
+ * refused and loses its groups at once (cache_user_refuse), so NSS and the
+ * account phase reflect it. A wrong password changes nothing: anyone can
+ * type one. Every other result is left alone. Negative errno only for
+ * allocation failure.
  */
 int login_store(const struct cloudauth_config *c, const struct logger *log, struct login_result *r, time_t now);
 
 /*
  * acct_mgmt for a user this transaction did not authenticate (sshd with a
- * key, su from root): the cached record, evaluated against the current
- * access policy. -ESRCH when the user is not cached (not ours).
+ * key, su from root): the cached record. Denied (0, *ret_allowed false) when
+ * the last online login was refused (see login_store), when the last allowed
+ * online login is older than [offline] max_age, or when the cached groups
+ * do not pass the current access policy. -ESRCH when the user is not cached
+ * (not ours). *ret_reason is static; *ret_local_user set on 0.
  */
 int login_account_check_cached(const struct cloudauth_config *c, const struct logger *log, const char *user,
                                bool *ret_allowed, const char **ret_reason, char **ret_local_user);
+
+/* The same, at time now (for tests; login_account_check_cached uses the clock). */
+int login_account_check_cached_at(const struct cloudauth_config *c, const struct logger *log, const char *user,
+                                  time_t now, bool *ret_allowed, const char **ret_reason, char **ret_local_user);
 
 /*
  * The one syslog line per decision:

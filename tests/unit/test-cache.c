@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "config.h"
 #include "identity.h"
+#include "login.h"
 #include "nssdb.h"
 #include "uidmap.h"
 #include "tests.h"
@@ -1336,6 +1337,123 @@ static void test_scale(void) {
         CHECK(db_has_group(big, "perf@example.com"));
 }
 
+static bool account_allowed(const struct cloudauth_config *c, const char *name, time_t now, const char **ret_reason) {
+        _cleanup_free_ char *local = NULL;
+        bool allowed = true;
+        const char *reason = NULL;
+
+        if (login_account_check_cached_at(c, &test_log, name, now, &allowed, &reason, &local) < 0) {
+                CHECK(false);
+                return true;
+        }
+        if (ret_reason)
+                *ret_reason = reason;
+        return allowed;
+}
+
+static size_t db_n_gids(const struct cloudauth_config *c, const char *name) {
+        struct nssdb_pair p;
+        struct nssdb_user_view v;
+        size_t n = (size_t) -1;
+
+        if (!pair_open(c, &p))
+                return n;
+        if (nssdb_pair_user_by_name(&p, name, &v) >= 0)
+                n = v.n_gids;
+        nssdb_pair_close(&p);
+        return n;
+}
+
+/* An online refusal reaches NSS and the account phase at once; a wrong password does not. */
+static void test_refuse(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *alice =
+                ident(c, "alice@example.com", "alice-sub", (const char *const[]) { "Admins", NULL });
+        _cleanup_(identity_freep) struct identity *removed = ident(c, "alice@example.com", "alice-sub", NULL);
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        struct login_result res = {0};
+        const char *reason = NULL;
+        uint32_t uid = 0;
+
+        capture_reset();
+        CHECK_INT(store(c, alice, (const char *const[]) { "admin", NULL }, &uid, NULL), 0);
+        CHECK_INT(db_n_gids(c, "alice"), 3); /* admins@example.com, sudo, adm */
+        CHECK(account_allowed(c, "alice", NOW + 10, NULL));
+
+        /* Removed from every group at the provider, and so refused by the policy at her next login. */
+        res.status = LOGIN_OK;
+        res.identity = removed;
+        res.allowed = false;
+        res.access_reason = "not in allow_users, allow_groups or allow_roles";
+        CHECK_INT(login_store(c, &test_log, &res, NOW + 20), 0);
+        CHECK(logged("alice (uid"));
+        CHECK(logged("refused online"));
+        CHECK(db_has_user(c, "alice", uid));
+        CHECK_INT(db_n_gids(c, "alice"), 0);
+        CHECK(!db_has_group(c, "admins@example.com"));
+        CHECK(!account_allowed(c, "alice", NOW + 30, &reason));
+        CHECK(reason && streq(reason, "the last online login was refused"));
+        CHECK_INT(cache_user_load_by_name(c, &test_log, "alice", &u), 0);
+        CHECK(u && u->refused_at == NOW + 20 && u->n_groups == 0 && u->n_unix_groups == 0 &&
+              strv_length(u->roles) == 0 && strv_length(u->idp_groups) == 0 &&
+              streq(strempty(u->refusal), "not in allow_users, allow_groups or allow_roles") &&
+              u->last_online_login == NOW);
+        cache_user_free(TAKE_PTR(u));
+
+        /* Refused again: nothing is rewritten. */
+        {
+                ino_t rec = record_inode(c, uid), db = db_inode(c);
+
+                CHECK_INT(cache_user_refuse(c, &test_log, NULL, "alice", "the provider says the account is disabled",
+                                            NOW + 40),
+                          0);
+                CHECK(record_inode(c, uid) == rec);
+                CHECK(db_inode(c) == db);
+        }
+
+        /* An allowed login clears the refusal. */
+        CHECK_INT(store(c, alice, (const char *const[]) { "admin", NULL }, NULL, NULL), 0);
+        CHECK(account_allowed(c, "alice", NOW + 50, NULL));
+        CHECK_INT(db_n_gids(c, "alice"), 3);
+
+        /* A wrong password, typed by anyone, changes nothing. */
+        res = (struct login_result) { .status = LOGIN_BAD_CREDENTIALS, .oauth = OAUTH_WRONG_PASSWORD,
+                                      .idp_name = strdup("alice@example.com") };
+        CHECK_INT(login_store(c, &test_log, &res, NOW + 60), 0);
+        login_result_done(&res);
+        CHECK(account_allowed(c, "alice", NOW + 60, NULL));
+
+        /* The provider says the account is disabled: refused by name, without a token. */
+        res = (struct login_result) { .status = LOGIN_ACCOUNT_PROBLEM, .oauth = OAUTH_DISABLED,
+                                      .idp_name = strdup("alice@example.com") };
+        CHECK_INT(login_store(c, &test_log, &res, NOW + 70), 0);
+        login_result_done(&res);
+        CHECK(!account_allowed(c, "alice", NOW + 80, NULL));
+        CHECK_INT(db_n_gids(c, "alice"), 0);
+
+        /* And that it does not exist: nobody cached under that name is no error. */
+        res = (struct login_result) { .status = LOGIN_USER_UNKNOWN, .oauth = OAUTH_NO_SUCH_USER,
+                                      .idp_name = strdup("nobody@example.com") };
+        CHECK_INT(login_store(c, &test_log, &res, NOW + 90), 0);
+        login_result_done(&res);
+        CHECK_INT(cache_user_refuse(c, &test_log, NULL, "nobody@example.com", "x", NOW), -ESRCH);
+}
+
+/* A cached verdict lasts [offline] max_age (7 days by default) after the last allowed online login. */
+static void test_account_max_age(void) {
+        _cleanup_config_ struct cloudauth_config *c = config_make(NULL);
+        _cleanup_(identity_freep) struct identity *alice = ident(c, "alice@example.com", "alice-sub", NULL);
+        const char *reason = NULL;
+
+        capture_reset();
+        CHECK_INT(store(c, alice, NULL, NULL, NULL), 0);
+        CHECK(account_allowed(c, "alice", NOW + 7 * 86400, NULL));
+        CHECK(!account_allowed(c, "alice", NOW + 7 * 86400 + 1, &reason));
+        CHECK(reason && streq(reason, "the last online login is older than [offline] max_age"));
+        /* A clock that went back is no reason to refuse. */
+        CHECK(account_allowed(c, "alice", NOW - 3600, NULL));
+}
+
 static char *subject_key_of(const char *issuer, const char *tid, const char *oid) {
         struct identity id = {
                 .issuer = (char *) issuer, .subject = (char *) "the-sub", .tenant = (char *) tid, .object_id = (char *) oid,
@@ -1497,6 +1615,8 @@ int main(void) {
         RUN(test_scale);
         RUN(test_subject_key);
         RUN(test_subject_spoof);
+        RUN(test_refuse);
+        RUN(test_account_max_age);
         RUN(test_lock_deadline);
 
         if (!tests_failed)
