@@ -3,7 +3,7 @@
  * The PAM module through the real Linux-PAM stack (pam_start_confdir with a
  * service directory of our own), for the paths that need no provider: bad
  * arguments, unusable configuration, acct_mgmt for users that are not ours.
- * usage: test-pam-module MODULE
+ * usage: test-pam-module MODULE HELPER
  */
 #include <errno.h>
 #include <security/pam_appl.h>
@@ -15,7 +15,7 @@
 
 #include "tests.h"
 
-static const char *module;
+static const char *module, *helper;
 static char dir[] = "/tmp/cloudauth-test-pam-XXXXXX";
 
 static int conv_password(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
@@ -43,11 +43,16 @@ static void write_file(const char *name, mode_t mode, const char *text) {
         chmod(path, mode);
 }
 
-static void service(const char *name, const char *args) {
-        char text[2048];
+static void service_with_helper(const char *name, const char *helper_path, const char *args) {
+        char text[4096];
 
-        snprintf(text, sizeof(text), "auth required %s %s\naccount required %s %s\n", module, args, module, args);
+        snprintf(text, sizeof(text), "auth required %s helper=%s %s\naccount required %s helper=%s %s\n", module,
+                 helper_path, args, module, helper_path, args);
         write_file(name, 0644, text);
+}
+
+static void service(const char *name, const char *args) {
+        service_with_helper(name, helper, args);
 }
 
 static int run(const char *svc, const char *user, int (*op)(pam_handle_t *, int)) {
@@ -155,12 +160,33 @@ static void test_unreachable(void) {
         CHECK_INT(run("down", "alice@example.com", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
 }
 
+/* The module runs only a helper that root alone may change, and says so when it cannot. */
+static void test_helper_refused(void) {
+        char args[600], path[600], cmd[1400];
+
+        write_file("h.conf", 0644, "[provider]\nissuer = https://127.0.0.1:1\nclient_id = x\n[access]\nallow_users = *\n");
+        snprintf(args, sizeof(args), "config=%s/h.conf", dir);
+
+        snprintf(path, sizeof(path), "%s/no-such-helper", dir);
+        service_with_helper("nohelper", path, args);
+        CHECK_INT(run("nohelper", "alice", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
+        CHECK_INT(run("nohelper", "alice", pam_acct_mgmt), PAM_AUTHINFO_UNAVAIL);
+
+        /* A copy anyone may overwrite is never executed. */
+        snprintf(path, sizeof(path), "%s/writable-helper", dir);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0777 '%s'", helper, path, path);
+        CHECK_INT(system(cmd), 0);
+        service_with_helper("writable", path, args);
+        CHECK_INT(run("writable", "alice", pam_authenticate), PAM_AUTHINFO_UNAVAIL);
+}
+
 int main(int argc, char **argv) {
-        if (argc != 2) {
-                fprintf(stderr, "usage: %s MODULE\n", argv[0]);
+        if (argc != 3) {
+                fprintf(stderr, "usage: %s MODULE HELPER\n", argv[0]);
                 return 2;
         }
         module = argv[1];
+        helper = argv[2];
         if (geteuid() != 0) {
                 /* Config files must be root-owned or owned by the caller; both hold here, but keep CI honest. */
                 fprintf(stderr, "running as uid %u\n", (unsigned) geteuid());
@@ -177,6 +203,7 @@ int main(int argc, char **argv) {
         RUN(test_local_account);
         RUN(test_local_account_other_spelling);
         RUN(test_unreachable);
+        RUN(test_helper_refused);
 
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
