@@ -50,7 +50,7 @@ static int listener_open(unsigned *ret_port) {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 16) < 0 ||
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 64) < 0 ||
             getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
                 return -errno;
         *ret_port = ntohs(sa.sin_port);
@@ -237,6 +237,28 @@ static const struct {
         { "server_error", OAUTH_UNREACHABLE, "the provider failed with a server error" },
 };
 
+/*
+ * Whether a query the strict parser refused still carries this login's state
+ * verbatim: then it is the provider's answer, only malformed, and the login
+ * ends saying so. The state is a secret nobody else has, so matching it
+ * without decoding is as strong as matching it decoded.
+ */
+static bool query_has_state(const char *q, size_t len, const char *expected_state) {
+        const char *end = q + len;
+        size_t want = strlen(expected_state);
+
+        while (q < end) {
+                const char *amp = memchr(q, '&', (size_t) (end - q));
+                const char *seg_end = amp ? amp : end;
+
+                if ((size_t) (seg_end - q) == strlen("state=") + want && memcmp(q, "state=", 6) == 0 &&
+                    secret_equal(q + 6, want, expected_state, want))
+                        return true;
+                q = seg_end + 1;
+        }
+        return false;
+}
+
 int browser_parse_callback(const char *request, size_t len, const char *expected_state, const char *expected_issuer,
                            char **ret_code, enum oauth_result *ret_result, const char **ret_reason) {
         _cleanup_(callback_params_done) struct callback_params cp = {0};
@@ -277,26 +299,20 @@ int browser_parse_callback(const char *request, size_t len, const char *expected
 
         query = path_end + 1;
         query_len = path_end < target_end ? (size_t) (target_end - path_end) - 1 : 0;
-        if (query_len > 0 && memchr(query, '#', query_len)) {
-                *ret_result = OAUTH_PROTOCOL_ERROR;
-                *ret_reason = "the callback is malformed";
-                return 0;
-        }
-        r = query_parse(query, query_len, &cp);
+        r = query_len > 0 && memchr(query, '#', query_len) ? -EBADMSG : query_parse(query, query_len, &cp);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
+                if (!query_has_state(query, query_len, expected_state))
+                        return -EACCES;
                 *ret_result = OAUTH_PROTOCOL_ERROR;
                 *ret_reason = "the callback is malformed";
                 return 0;
         }
 
-        /* Before anything else: an answer to some other request is a forgery, whatever it says. */
-        if (!cp.state || !secret_equal(cp.state, strlen(cp.state), expected_state, strlen(expected_state))) {
-                *ret_result = OAUTH_REJECTED;
-                *ret_reason = "the callback's state is not this login's: refused as a possible forgery";
-                return 0;
-        }
+        /* Before anything else: an answer to some other request is not this login's, whatever it says. */
+        if (!cp.state || !secret_equal(cp.state, strlen(cp.state), expected_state, strlen(expected_state)))
+                return -EACCES;
         if (cp.iss && (!expected_issuer || !streq(cp.iss, expected_issuer))) {
                 *ret_result = OAUTH_REJECTED;
                 *ret_reason = "the callback names another issuer: refused as a possible mix-up";
@@ -332,33 +348,17 @@ static long long now_ms(void) {
         return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int wait_fd(int fd, short events, long long deadline) {
-        for (;;) {
-                struct pollfd pfd = { .fd = fd, .events = events };
-                long long left = deadline - now_ms();
-                int n;
+/*
+ * One attempt, never a wait: the answer is under 2 KiB and a fresh socket's
+ * send buffer holds it whole, so only a client that stopped reading could
+ * make it block, and such a client must not hold up anyone else.
+ */
+static void send_now(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                n = poll(&pfd, 1, left > 60000 ? 60000 : (int) left);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0)
-                        return -errno;
-                if (n > 0)
-                        return 0;
-        }
-}
-
-static void send_all(int fd, const char *buf, size_t len, long long deadline) {
-        while (len > 0) {
-                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-                if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                        if (wait_fd(fd, POLLOUT, deadline) < 0)
-                                return;
-                        continue;
-                }
                 if (n <= 0)
                         return;
                 buf += n;
@@ -367,7 +367,7 @@ static void send_all(int fd, const char *buf, size_t len, long long deadline) {
 }
 
 /* The page text is fixed per outcome: nothing the request carried is echoed back. */
-static void answer(int fd, int status, const char *title, const char *text, long long deadline) {
+static void answer(int fd, int status, const char *title, const char *text) {
         const char *status_text = status == 200   ? "OK"
                                   : status == 404 ? "Not Found"
                                   : status == 431 ? "Request Header Fields Too Large"
@@ -387,24 +387,9 @@ static void answer(int fd, int status, const char *title, const char *text, long
                       status, status_text, bn);
         if (hn < 0 || (size_t) hn >= sizeof(head))
                 return;
-        send_all(fd, head, (size_t) hn, deadline);
-        send_all(fd, body, (size_t) bn, deadline);
+        send_now(fd, head, (size_t) hn);
+        send_now(fd, body, (size_t) bn);
         (void) shutdown(fd, SHUT_WR);
-}
-
-static void drain(int fd) {
-        long long deadline = now_ms() + DRAIN_MS;
-        size_t total = 0;
-        char buf[4096];
-
-        while (total < DRAIN_MAX && wait_fd(fd, POLLIN, deadline) == 0) {
-                ssize_t n = recv(fd, buf, sizeof(buf), 0);
-
-                if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
-                        return;
-                if (n > 0)
-                        total += (size_t) n;
-        }
 }
 
 static bool header_complete(const char *buf, size_t len) {
@@ -418,125 +403,254 @@ static bool header_complete(const char *buf, size_t len) {
 }
 
 /*
- * Read one request from a fresh connection. 0 with *ret_len when a whole
- * header arrived; -EFBIG when it outgrew BROWSER_REQUEST_MAX; -ETIMEDOUT or
- * -ECONNRESET when the client went quiet or away.
+ * The listener serves every connection at once from one poll loop, each with
+ * its own deadline: a client that connects and sends nothing, or half a
+ * request, or never reads the answer, delays nobody else.
  */
-static int request_read(int fd, long long deadline, char *buf, size_t *ret_len) {
-        size_t len = 0;
+struct conn {
+        int fd;              /* -1: a free slot */
+        bool draining;       /* answered 431: reading what is left so the answer is not lost to a reset */
+        long long deadline;  /* for the whole request, or for the draining */
+        long long accepted;  /* the oldest makes room when every slot is taken */
+        size_t len;          /* request bytes in buf, or bytes drained */
+        char *buf;           /* BROWSER_REQUEST_MAX bytes */
+};
 
-        for (;;) {
-                ssize_t n;
-                int r;
+struct listener {
+        struct browser_login *b;
+        struct conn conns[BROWSER_CONN_MAX];
+        char *bufs;
+        unsigned n_refused;  /* callbacks that were not this login's answer */
+};
 
-                if ((r = wait_fd(fd, POLLIN, deadline)) < 0)
-                        return r;
-                n = recv(fd, buf + len, BROWSER_REQUEST_MAX - len, 0);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -ECONNRESET;
-                len += (size_t) n;
-                if (header_complete(buf, len)) {
-                        *ret_len = len;
-                        return 0;
-                }
-                if (len == BROWSER_REQUEST_MAX)
-                        return -EFBIG;
+static void conn_close(struct conn *c) {
+        if (c->fd < 0)
+                return;
+        close(c->fd);
+        /* A request may hold the code; a draining one was wiped when it began. */
+        if (!c->draining)
+                secret_wipe(c->buf, c->len);
+        c->fd = -1;
+        c->len = 0;
+        c->draining = false;
+}
+
+static void listener_done(struct listener *l) {
+        for (size_t i = 0; i < BROWSER_CONN_MAX; i++)
+                conn_close(&l->conns[i]);
+        if (l->bufs) {
+                secret_wipe(l->bufs, (size_t) BROWSER_CONN_MAX * BROWSER_REQUEST_MAX);
+                free(l->bufs);
         }
 }
 
+static void conn_drain_start(struct conn *c, long long now) {
+        secret_wipe(c->buf, BROWSER_REQUEST_MAX);
+        c->draining = true;
+        c->len = 0;
+        c->deadline = now + DRAIN_MS;
+}
+
+/* Accept what is pending: into free slots, else one connection in place of the oldest. */
+static int accept_pending(struct listener *l, long long now) {
+        for (;;) {
+                struct conn *slot = NULL, *oldest = NULL;
+                int fd;
+
+                for (size_t i = 0; i < BROWSER_CONN_MAX && !slot; i++)
+                        if (l->conns[i].fd < 0)
+                                slot = &l->conns[i];
+                        else if (!oldest || l->conns[i].accepted < oldest->accepted)
+                                oldest = &l->conns[i];
+
+                fd = accept4(l->b->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0) {
+                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                                return 0;
+                        return -errno;
+                }
+                if (!slot) {
+                        log_debug(l->b->log, "loopback listener: %d connections open, the oldest dropped",
+                                  BROWSER_CONN_MAX);
+                        conn_close(oldest);
+                        slot = oldest;
+                }
+                slot->fd = fd;
+                slot->draining = false;
+                slot->len = 0;
+                slot->accepted = now;
+                slot->deadline = now + l->b->read_timeout_ms;
+                /* Taking the room of the oldest, accept no more this round: the new one is served first. */
+                if (slot == oldest)
+                        return 0;
+        }
+}
+
+/*
+ * Read what a connection sent and act on it. 1 with *ret_code and *ret_result
+ * when the login is over, 0 to go on, negative errno on allocation failure.
+ */
+static int conn_serve(struct listener *l, struct conn *c, long long now, char **ret_code,
+                      enum oauth_result *ret_result) {
+        struct browser_login *b = l->b;
+        enum oauth_result result;
+        const char *reason;
+        char *code = NULL;
+        ssize_t n;
+        int r;
+
+        if (c->draining) {
+                char sink[4096];
+
+                n = recv(c->fd, sink, sizeof(sink), 0);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                if (n <= 0 || (c->len += (size_t) n) >= DRAIN_MAX)
+                        conn_close(c);
+                return 0;
+        }
+
+        n = recv(c->fd, c->buf + c->len, BROWSER_REQUEST_MAX - c->len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0) {
+                log_debug(b->log, "loopback listener: a connection closed before a whole request");
+                conn_close(c);
+                return 0;
+        }
+        c->len += (size_t) n;
+        if (!header_complete(c->buf, c->len)) {
+                if (c->len == BROWSER_REQUEST_MAX) {
+                        log_debug(b->log, "loopback listener: a request over %d bytes, refused", BROWSER_REQUEST_MAX);
+                        answer(c->fd, 431, "Request too large", "This is not a sign-in answer.");
+                        conn_drain_start(c, now);
+                }
+                return 0;
+        }
+
+        r = browser_parse_callback(c->buf, c->len, b->state, b->issuer, &code, &result, &reason);
+        if (r == -ENOMEM) {
+                conn_close(c);
+                return r;
+        }
+        if (r == -EBADMSG || r == -EINVAL) {
+                log_debug(b->log, "loopback listener: not an HTTP request, ignored");
+                answer(c->fd, 400, "Bad request", "This is not a sign-in answer.");
+                conn_close(c);
+                return 0;
+        }
+        if (r == -ENOENT) {
+                answer(c->fd, 404, "Not found", "This is not a sign-in answer.");
+                conn_close(c);
+                return 0;
+        }
+        if (r == -EACCES) {
+                /* Anyone on this machine can reach the port: refusing must not end the login. */
+                log_warn(b->log,
+                         "loopback listener: refused a callback that is not this login's answer (wrong or no "
+                         "state); still waiting for the browser");
+                l->n_refused++;
+                answer(c->fd, 400, "Sign-in answer refused",
+                       "This answer is not for the sign-in this machine is waiting for, and was refused.");
+                conn_close(c);
+                return 0;
+        }
+
+        if (result == OAUTH_OK)
+                answer(c->fd, 200, "Signed in",
+                       "The sign-in answer reached this machine. You can close this window and return to the "
+                       "terminal.");
+        else
+                answer(c->fd, 400, "Sign-in not completed",
+                       "The answer that reached this machine was refused; the terminal says why. You can close "
+                       "this window.");
+        conn_close(c);
+        b->reason = reason;
+        *ret_result = result;
+        if (result == OAUTH_OK)
+                *ret_code = code;
+        return 1;
+}
+
 int browser_login_wait(struct browser_login *b, unsigned timeout_s, char **ret_code, enum oauth_result *ret_result) {
+        struct listener l = { .b = b };
         long long deadline;
-        char *buf;
         int r;
 
         if (!b || b->fd < 0 || !ret_code || !ret_result)
                 return -EINVAL;
 
-        buf = malloc(BROWSER_REQUEST_MAX);
-        if (!buf)
+        l.bufs = malloc((size_t) BROWSER_CONN_MAX * BROWSER_REQUEST_MAX);
+        if (!l.bufs)
                 return -ENOMEM;
+        for (size_t i = 0; i < BROWSER_CONN_MAX; i++)
+                l.conns[i] = (struct conn) { .fd = -1, .buf = l.bufs + i * BROWSER_REQUEST_MAX };
         deadline = now_ms() + (long long) timeout_s * 1000;
 
         for (;;) {
-                _cleanup_close_ int conn = -1;
-                enum oauth_result result;
-                const char *reason;
-                char *code = NULL;
-                long long conn_deadline;
-                size_t len = 0;
+                struct pollfd pfd[1 + BROWSER_CONN_MAX];
+                struct conn *polled[1 + BROWSER_CONN_MAX];
+                long long now = now_ms(), wake = deadline;
+                size_t n_pfd = 1;
+                int n;
 
-                r = wait_fd(b->fd, POLLIN, deadline);
-                if (r == -ETIMEDOUT) {
-                        b->reason = "nobody signed in before the timeout";
+                if (now >= deadline) {
+                        b->reason = l.n_refused > 0 ? "nobody signed in before the timeout; answers that were not "
+                                                      "this login's reached the listener and were refused"
+                                                    : "nobody signed in before the timeout";
                         *ret_result = OAUTH_EXPIRED_TOKEN;
                         r = 0;
                         break;
                 }
-                if (r < 0)
-                        break;
-                conn = accept4(b->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (conn < 0) {
-                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+
+                pfd[0] = (struct pollfd) { .fd = b->fd, .events = POLLIN };
+                for (size_t i = 0; i < BROWSER_CONN_MAX; i++) {
+                        struct conn *c = &l.conns[i];
+
+                        if (c->fd < 0)
                                 continue;
+                        if (now >= c->deadline) {
+                                if (!c->draining)
+                                        log_debug(b->log, "loopback listener: a connection sent no whole request "
+                                                          "in time, dropped");
+                                conn_close(c);
+                                continue;
+                        }
+                        if (c->deadline < wake)
+                                wake = c->deadline;
+                        polled[n_pfd] = c;
+                        pfd[n_pfd++] = (struct pollfd) { .fd = c->fd, .events = POLLIN };
+                }
+
+                n = poll(pfd, n_pfd, wake - now > 60000 ? 60000 : (int) (wake - now));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
                         r = -errno;
                         break;
                 }
 
-                conn_deadline = now_ms() + b->read_timeout_ms;
-                if (conn_deadline > deadline)
-                        conn_deadline = deadline;
-                r = request_read(conn, conn_deadline, buf, &len);
-                if (r == -EFBIG) {
-                        log_debug(b->log, "loopback listener: a request over %d bytes, refused", BROWSER_REQUEST_MAX);
-                        answer(conn, 431, "Request too large", "This is not a sign-in answer.", conn_deadline);
-                        drain(conn);
-                        secret_wipe(buf, BROWSER_REQUEST_MAX);
-                        continue;
-                }
-                if (r < 0) {
-                        log_debug(b->log, "loopback listener: a connection sent no request: %s", strerror(-r));
-                        secret_wipe(buf, BROWSER_REQUEST_MAX);
-                        continue;
-                }
-
-                r = browser_parse_callback(buf, len, b->state, b->issuer, &code, &result, &reason);
-                secret_wipe(buf, len);
-                if (r == -ENOMEM)
-                        break;
-                if (r == -EBADMSG) {
-                        log_debug(b->log, "loopback listener: not an HTTP request, ignored");
-                        answer(conn, 400, "Bad request", "This is not a sign-in answer.", conn_deadline);
-                        continue;
-                }
-                if (r == -ENOENT) {
-                        answer(conn, 404, "Not found", "This is not a sign-in answer.", conn_deadline);
-                        continue;
-                }
-                if (r < 0)
-                        break;
-
-                if (result == OAUTH_OK)
-                        answer(conn, 200, "Signed in",
-                               "The sign-in answer reached this machine. You can close this window and return to "
-                               "the terminal.",
-                               conn_deadline);
-                else
-                        answer(conn, 400, "Sign-in not completed",
-                               "The answer that reached this machine was refused; the terminal says why. You can "
-                               "close this window.",
-                               conn_deadline);
-                b->reason = reason;
-                *ret_result = result;
-                if (result == OAUTH_OK)
-                        *ret_code = code;
+                /* Requests that arrived first, so no new connection can take their place unread. */
                 r = 0;
-                break;
+                now = now_ms();
+                for (size_t i = 1; i < n_pfd && r == 0; i++)
+                        if (pfd[i].revents)
+                                r = conn_serve(&l, polled[i], now, ret_code, ret_result);
+                if (r != 0) {
+                        if (r > 0)
+                                r = 0;
+                        break;
+                }
+                if (pfd[0].revents & POLLIN) {
+                        r = accept_pending(&l, now);
+                        if (r < 0)
+                                break;
+                } else if (pfd[0].revents) {
+                        r = -EIO;
+                        break;
+                }
         }
 
-        free(buf);
+        listener_done(&l);
         return r;
 }

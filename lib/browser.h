@@ -16,8 +16,10 @@
 
 /* A request to the listener bigger than this is not a callback. */
 #define BROWSER_REQUEST_MAX 8192
-/* How long one connection may take to send its request. */
+/* How long one connection may take to send its request, from its connect. */
 #define BROWSER_READ_TIMEOUT_MS 5000
+/* Connections served at once; when more come, the oldest is dropped. */
+#define BROWSER_CONN_MAX 16
 
 struct browser_login {
         int fd;                    /* listening socket on 127.0.0.1, -1 when closed */
@@ -42,12 +44,17 @@ struct browser_login {
 int browser_login_start(struct provider *p, struct browser_login *ret);
 
 /*
- * Serve the listener until a GET /callback arrives (other paths get 404,
- * requests that are not HTTP get 400, and waiting goes on), then answer the
- * browser with a short page. *ret_result: OAUTH_OK with *ret_code; OAUTH_REJECTED
- * when state (or iss) is not this login's (a forgery: the code is never
- * exchanged); OAUTH_ACCESS_DENIED for error=access_denied; another result for
- * other errors; OAUTH_PROTOCOL_ERROR for a malformed callback;
+ * Serve the listener until this login's answer arrives: a GET /callback
+ * carrying this login's state. Any local user can reach the port, so nothing
+ * else ends the wait: other paths get 404, requests that are not HTTP get
+ * 400, a callback without this login's state (a forgery, or a stale tab) gets
+ * 400 and is logged as a warning. Up to BROWSER_CONN_MAX connections are
+ * served at once, each with read_timeout_ms from its connect, so one that
+ * stalls delays no other. Then the browser is answered with a short page and
+ * *ret_result is: OAUTH_OK with *ret_code; OAUTH_REJECTED when iss is not
+ * this provider's (a mix-up: the code is never exchanged) or the provider
+ * sent an unknown error; OAUTH_ACCESS_DENIED for error=access_denied; another
+ * result for other errors; OAUTH_PROTOCOL_ERROR for a malformed callback;
  * OAUTH_EXPIRED_TOKEN when nothing came within timeout_s. b->reason says why.
  * Negative errno for socket or allocation failures.
  */
@@ -58,11 +65,14 @@ void browser_login_done(struct browser_login *b);
 
 /*
  * One request as read from the listener: -EBADMSG when it is not an HTTP
- * request line, -ENOENT when it is not GET /callback. Otherwise 0, with
- * *ret_result and *ret_reason (static) as for browser_login_wait and *ret_code
- * only for OAUTH_OK. Query parameters are percent-decoded strictly: a bad
- * escape, a repeated parameter, or a control character in a value makes the
- * callback malformed.
+ * request line, -ENOENT when it is not GET /callback, -EACCES when it does
+ * not carry expected_state (a forgery or an answer to another login: never
+ * a verdict on this one). Otherwise 0, with *ret_result and *ret_reason
+ * (static) as for browser_login_wait and *ret_code only for OAUTH_OK. Query
+ * parameters are percent-decoded strictly: a bad escape, a repeated
+ * parameter, a fragment or a control character in a value makes the callback
+ * malformed (OAUTH_PROTOCOL_ERROR) when its state, as sent, is this login's,
+ * and -EACCES otherwise. Outputs are set only when 0 is returned.
  */
 int browser_parse_callback(const char *request, size_t len, const char *expected_state, const char *expected_issuer,
                            char **ret_code, enum oauth_result *ret_result, const char **ret_reason);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,12 +187,17 @@ static void test_parse_callback(void) {
                   0, OAUTH_OK, "a/b=" },
                 { "GET /callback?code=a&state=" STATE "&iss=https%3A%2F%2Fidp.example.com HTTP/1.1\r\n\r\n", 0,
                   OAUTH_OK, "a" },
-                /* forgeries */
-                { "GET /callback?code=abc&state=other HTTP/1.1\r\n\r\n", 0, OAUTH_REJECTED, NULL },
-                { "GET /callback?code=abc&state=" STATE "x HTTP/1.1\r\n\r\n", 0, OAUTH_REJECTED, NULL },
-                { "GET /callback?code=abc HTTP/1.1\r\n\r\n", 0, OAUTH_REJECTED, NULL },
-                { "GET /callback HTTP/1.1\r\n\r\n", 0, OAUTH_REJECTED, NULL },
-                { "GET /callback?error=access_denied&state=wrong HTTP/1.1\r\n\r\n", 0, OAUTH_REJECTED, NULL },
+                /* not this login's answer: forgeries, stale tabs; never a verdict */
+                { "GET /callback?code=abc&state=other HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?code=abc&state=" STATE "x HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?code=abc HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?error=access_denied&state=wrong HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?code=a%zzb&state=wrong HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?code=a&code=b&state=wrong HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?code=a&state=" STATE "#frag HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                { "GET /callback?code=a&state=%zz" STATE " HTTP/1.1\r\n\r\n", -EACCES, 0, NULL },
+                /* this login's state but another issuer: a mix-up, which ends the login */
                 { "GET /callback?code=a&state=" STATE "&iss=https%3A%2F%2Fevil.example HTTP/1.1\r\n\r\n", 0,
                   OAUTH_REJECTED, NULL },
                 /* the provider's answers */
@@ -214,7 +220,7 @@ static void test_parse_callback(void) {
                 { "GET /callback?code=a&code=b&state=" STATE " HTTP/1.1\r\n\r\n", 0, OAUTH_PROTOCOL_ERROR, NULL },
                 { "GET /callback?code=a&state=" STATE "&state=" STATE " HTTP/1.1\r\n\r\n", 0, OAUTH_PROTOCOL_ERROR,
                   NULL },
-                { "GET /callback?code=a&state=" STATE "#frag HTTP/1.1\r\n\r\n", 0, OAUTH_PROTOCOL_ERROR, NULL },
+                { "GET /callback?code=a#frag&state=" STATE " HTTP/1.1\r\n\r\n", 0, OAUTH_PROTOCOL_ERROR, NULL },
                 { "GET /callback?x%zz=1&code=a&state=" STATE " HTTP/1.1\r\n\r\n", 0, OAUTH_PROTOCOL_ERROR, NULL },
                 /* not for us */
                 { "GET /favicon.ico HTTP/1.1\r\n\r\n", -ENOENT, 0, NULL },
@@ -259,14 +265,20 @@ static void test_parse_callback(void) {
 }
 
 static void test_parse_reasons(void) {
-        enum oauth_result result;
+        enum oauth_result result = _OAUTH_RESULT_MAX;
         const char *reason = NULL;
         char *code = NULL;
         static const char forged[] = "GET /callback?code=abc&state=other HTTP/1.1\r\n\r\n";
+        static const char mixup[] = "GET /callback?code=a&state=" STATE "&iss=https%3A%2F%2Fevil.example HTTP/1.1\r\n\r\n";
 
-        CHECK_INT(browser_parse_callback(forged, strlen(forged), STATE, ISSUER, &code, &result, &reason), 0);
-        CHECK(reason && strstr(reason, "state"));
-        CHECK(reason && strstr(reason, "forgery"));
+        /* Not this login's: nothing is filled in. */
+        CHECK_INT(browser_parse_callback(forged, strlen(forged), STATE, ISSUER, &code, &result, &reason), -EACCES);
+        CHECK(!reason && !code);
+        CHECK_INT(result, _OAUTH_RESULT_MAX);
+
+        CHECK_INT(browser_parse_callback(mixup, strlen(mixup), STATE, ISSUER, &code, &result, &reason), 0);
+        CHECK(reason && strstr(reason, "issuer"));
+        CHECK(!code);
 }
 
 /* ---- over the loopback socket ------------------------------------------ */
@@ -355,24 +367,147 @@ static void test_wait_ignores_noise(void) {
         provider_done(&p);
 }
 
+static long elapsed_ms(const struct timespec *t0) {
+        struct timespec t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Answers that are not this login's are refused and the wait goes on, until the real one. */
 static void test_wait_refuses_forgery(void) {
         struct browser_login b;
         struct provider p;
         enum oauth_result result = _OAUTH_RESULT_MAX;
         char *code = NULL, *resp;
         static const char forged[] = "GET /callback?code=stolen&state=guess HTTP/1.1\r\n\r\n";
-        int fd;
+        static const char denied[] = "GET /callback?error=access_denied&state=guess HTTP/1.1\r\n\r\n";
+        static const char malformed[] = "GET /callback?code=a%zz&state=guess HTTP/1.1\r\n\r\n";
+        static const char nostate[] = "GET /callback?code=stolen HTTP/1.1\r\n\r\n";
+        int fd[4], good;
+        const char *req;
 
         CHECK_INT(login_fake(&p, &b), 0);
-        fd = client_send(b.port, forged, strlen(forged));
+        fd[0] = client_send(b.port, forged, strlen(forged));
+        fd[1] = client_send(b.port, denied, strlen(denied));
+        fd[2] = client_send(b.port, malformed, strlen(malformed));
+        fd[3] = client_send(b.port, nostate, strlen(nostate));
+        req = callback_request(&b, "code=the-code");
+        good = client_send(b.port, req, strlen(req));
+
         CHECK_INT(browser_login_wait(&b, 10, &code, &result), 0);
-        CHECK_INT(result, OAUTH_REJECTED);
+        CHECK_INT(result, OAUTH_OK);
+        CHECK_STR(code, "the-code");
+        free(code);
+        code = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(fd); i++) {
+                resp = client_response(fd[i]);
+                CHECK(strncmp(resp, "HTTP/1.1 400 ", 13) == 0);
+                CHECK(strstr(resp, "refused"));
+                CHECK(!strstr(resp, "stolen") && !strstr(resp, "guess"));
+        }
+        CHECK(strncmp(client_response(good), "HTTP/1.1 200 ", 13) == 0);
+        browser_login_done(&b);
+        provider_done(&p);
+
+        /* Nothing but forgeries: the wait runs to its timeout, and says answers were refused. */
+        CHECK_INT(login_fake(&p, &b), 0);
+        fd[0] = client_send(b.port, forged, strlen(forged));
+        CHECK_INT(browser_login_wait(&b, 1, &code, &result), 0);
+        CHECK_INT(result, OAUTH_EXPIRED_TOKEN);
         CHECK(!code);
-        CHECK(b.reason && strstr(b.reason, "forgery"));
-        resp = client_response(fd);
-        CHECK(strncmp(resp, "HTTP/1.1 400 ", 13) == 0);
-        CHECK(strstr(resp, "refused"));
-        CHECK(!strstr(resp, "stolen") && !strstr(resp, "guess"));
+        CHECK(b.reason && strstr(b.reason, "timeout") && strstr(b.reason, "refused"));
+        code = NULL;
+        CHECK(strncmp(client_response(fd[0]), "HTTP/1.1 400 ", 13) == 0);
+        browser_login_done(&b);
+        provider_done(&p);
+}
+
+/*
+ * Connections that send nothing, or half a request, opened before the
+ * browser's: with the default read timeout of seconds, the browser's answer
+ * is still served at once.
+ */
+static void test_wait_stalled_do_not_block(void) {
+        struct browser_login b;
+        struct provider p;
+        enum oauth_result result = _OAUTH_RESULT_MAX;
+        char *code = NULL;
+        struct timespec t0;
+        int stalled[4], good;
+        const char *req;
+        long ms;
+
+        CHECK_INT(login_fake(&p, &b), 0);
+        CHECK_INT(b.read_timeout_ms, BROWSER_READ_TIMEOUT_MS);
+        stalled[0] = client_send(b.port, NULL, 0);
+        stalled[1] = client_send(b.port, "GET /callback?co", 16);
+        stalled[2] = client_send(b.port, NULL, 0);
+        stalled[3] = client_send(b.port, "GET / HTTP/1.1\r\nHost: x\r\n", 25);
+        req = callback_request(&b, "code=the-code");
+        good = client_send(b.port, req, strlen(req));
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_INT(browser_login_wait(&b, 30, &code, &result), 0);
+        ms = elapsed_ms(&t0);
+        CHECK_INT(result, OAUTH_OK);
+        CHECK_STR(code, "the-code");
+        free(code);
+        if (ms >= 1000)
+                fprintf(stderr, "  the answer took %ld ms behind stalled connections\n", ms);
+        CHECK(ms < 1000);
+        CHECK(strncmp(client_response(good), "HTTP/1.1 200 ", 13) == 0);
+        for (size_t i = 0; i < ELEMENTSOF(stalled); i++)
+                close(stalled[i]);
+        browser_login_done(&b);
+        provider_done(&p);
+}
+
+/*
+ * More idle connections than the listener serves at once, opened from
+ * another process while it waits: the oldest make room, and the browser's
+ * answer, sent last, still completes the login well before any read timeout.
+ */
+static void test_wait_flood(void) {
+        struct browser_login b;
+        struct provider p;
+        enum oauth_result result = _OAUTH_RESULT_MAX;
+        char *code = NULL;
+        struct timespec t0;
+        int status = -1;
+        pid_t pid;
+        long ms;
+
+        CHECK_INT(login_fake(&p, &b), 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                unsigned before = tests_failed;
+                int idle[3 * BROWSER_CONN_MAX], good;
+                const char *req = callback_request(&b, "code=the-code");
+                char *resp;
+
+                for (size_t i = 0; i < ELEMENTSOF(idle); i++)
+                        idle[i] = client_send(b.port, i % 2 ? "GET /callback?code=" : NULL, i % 2 ? 19 : 0);
+                good = client_send(b.port, req, strlen(req));
+                resp = client_response(good);
+                if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0)
+                        fprintf(stderr, "  the browser's connection was answered: '%.40s'\n", resp);
+                for (size_t i = 0; i < ELEMENTSOF(idle); i++)
+                        close(idle[i]);
+                _exit(strncmp(resp, "HTTP/1.1 200 ", 13) == 0 && tests_failed == before ? 0 : 1);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_INT(browser_login_wait(&b, 30, &code, &result), 0);
+        ms = elapsed_ms(&t0);
+        CHECK_INT(result, OAUTH_OK);
+        CHECK_STR(code, "the-code");
+        free(code);
+        CHECK_INT(waitpid(pid, &status, 0), pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (ms >= BROWSER_READ_TIMEOUT_MS / 2)
+                fprintf(stderr, "  the answer took %ld ms behind %d idle connections\n", ms, 3 * BROWSER_CONN_MAX);
+        CHECK(ms < BROWSER_READ_TIMEOUT_MS / 2);
         browser_login_done(&b);
         provider_done(&p);
 }
@@ -430,6 +565,8 @@ int main(void) {
         RUN(test_parse_reasons);
         RUN(test_wait_ignores_noise);
         RUN(test_wait_refuses_forgery);
+        RUN(test_wait_stalled_do_not_block);
+        RUN(test_wait_flood);
         RUN(test_wait_denied);
         RUN(test_wait_timeout);
         return tests_exit();
