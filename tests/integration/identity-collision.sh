@@ -16,7 +16,7 @@ pw=$(password_of alice@example.com)
 syslog_mark
 pam_run login alice@example.com "authenticate acct_mgmt" "$pw"
 expect_pam_fail "Permission denied"
-grep -q "successfully authenticated" "$T/pam.stdout" || fail "the password itself was not accepted"
+expect_syslog 'user=alice@example\.com flow=password result=success .*allowed=no' "the password itself was accepted"
 expect_syslog "UID $uid .*alice@example\\.com is already used by local user squatter \\(uid $uid\\) in /etc/passwd" \
         "the collision, naming both accounts"
 expect_syslog 'user=alice@example\.com account=alice result=denied reason="[^"]*local account[^"]*"' \

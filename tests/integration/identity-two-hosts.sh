@@ -32,8 +32,8 @@ chmod 0644 "$T/host3.conf"
 for h in host1 host2 host3; do
         conf=$T/cloudauth.conf
         [[ $h == host1 ]] || conf=$T/$h.conf
-        printf '%s\n' "auth required $CLOUDAUTH_PAM_MODULE config=$conf" \
-                "account required $CLOUDAUTH_PAM_MODULE config=$conf" >"$T/pam.d/$h"
+        printf '%s\n' "auth required $CLOUDAUTH_PAM_MODULE config=$conf helper=$CLOUDAUTH_HELPER" \
+                "account required $CLOUDAUTH_PAM_MODULE config=$conf helper=$CLOUDAUTH_HELPER" >"$T/pam.d/$h"
         pam_run "$h" alice@example.com "authenticate acct_mgmt" "$pw"
         expect_pam_ok
 done
