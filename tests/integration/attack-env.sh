@@ -19,6 +19,10 @@ e2e_packaged_stack
 e2e_cache_init
 attacker_create mallory
 pw=$(password_of alice@example.com)
+# su needs alice to exist: one login through the packaged stack stores her.
+printf '%s\n' "@include common-auth" "@include common-account" >/etc/pam.d/cloudauth-login
+e2e_pam_login cloudauth-login alice "$pw"
+id alice >/dev/null 2>&1 || fail "NSS does not know alice after her login"
 
 # alice's own login through su works from mallory's terminal: the attacks
 # below change nothing but the environment.
