@@ -3,13 +3,13 @@
 # loopback redirect. The provider's pages are driven with curl as a person
 # drives them in a browser (sign in, allow), and curl follows the last
 # redirect to the listener, which is how the code reaches cloudauthctl.
-# Also: the listener is on 127.0.0.1 only, a forged callback is refused
-# without any token request, denial, the wrong account, no account named,
-# --json and the timeout.
+# Also: the listener is on 127.0.0.1 only, forged callbacks and stalled
+# connections from another local user neither end nor block the login,
+# denial, the wrong account, no account named, --json and the timeout.
 source "$(dirname "$0")/lib.sh"
 ns_enter "$@"
 [[ -x "${CLOUDAUTH_CTL:-}" ]] || skip "cloudauthctl is not built"
-require_cmd python3 ss
+require_cmd python3 ss setpriv
 idp_start
 write_config
 jar=$T/jar
@@ -109,20 +109,46 @@ grep -q '^allowed *yes (member of an allowed group)' <<<"$out" || fail "no acces
 grep -q 'eyJ' <<<"$out" && fail "a token was printed: $out"
 [[ $(requests_new | grep -c '^POST /token ') -eq 1 ]] || fail "expected one code exchange: $(requests_new)"
 
-# 2. A forged callback (another state) reaches the listener first: refused,
-# no token request, exit 1, and the real answer cannot complete it later.
+# 2. Another local user (not root) tries to end the administrator's login:
+# a forged callback (another state, or a denial without this login's state)
+# and connections that send nothing or half a request, held open. Each
+# forgery is answered 400 without any token request, the stalled connections
+# hold nobody up, and the real sign-in completes the login.
 requests_mark
 start_login "$T/out" "$T/err" login --browser alice
-code=$(curl -s -o "$T/forged.html" -w '%{http_code}' "http://127.0.0.1:$CB_PORT/callback?code=forged-code&state=guessed")
-[[ "$code" == 400 ]] || fail "the forged callback was answered $code"
-grep -q 'refused' "$T/forged.html" || fail "the forged callback's page: $(cat "$T/forged.html")"
+as_other() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+stall() { # WHAT-TO-SEND: connect, send it, then hold the connection open
+        as_other python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode())
+time.sleep(60)' "$CB_PORT" "$1" &
+        STALLED+=($!)
+}
+STALLED=()
+stall ""
+stall "GET /callback?code=half-a-req"
+for q in "code=forged-code&state=guessed" "error=access_denied&state=guessed" "code=forged-code"; do
+        page=$(as_other curl -s --max-time 5 -w '\n%{http_code}' "http://127.0.0.1:$CB_PORT/callback?$q") || true
+        [[ "$(tail -n1 <<<"$page")" == 400 ]] || fail "the forged callback ?$q was answered: $page"
+        grep -q 'refused' <<<"$page" || fail "the forged callback's page: $page"
+        kill -0 "$LOGIN_PID" 2>/dev/null || fail "a forged callback (?$q) from another user ended the login: $(cat "$T/out")"
+done
+stall ""
+t0=$(now_ms)
+sign_in alice@example.com "$pw" allow
+((($(now_ms) - t0) < 4000)) || fail "the sign-in took $(($(now_ms) - t0)) ms with stalled connections open"
+[[ "$FINAL" == "http://127.0.0.1:$CB_PORT/callback?code="* ]] || fail "the browser did not come back: $FINAL"
+grep -q 'You can close this window' <<<"$PAGE" || fail "the listener's page after forgeries: $PAGE"
 finish_login
+for pid in "${STALLED[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait "${STALLED[@]}" 2>/dev/null || true
 out=$(cat "$T/out")
-[[ $LOGIN_RC -eq 1 ]] || fail "a forged callback: exit $LOGIN_RC: $out"
-grep -q "^Login failed for alice: the callback's state is not this login's: refused as a possible forgery (denied)$" \
-        <<<"$out" || fail "the refusal is not reported: $out"
-requests_new | grep -q '^POST /token ' && fail "a forged code was exchanged: $(requests_new)"
-ss -Hltn "sport = :$CB_PORT" | grep -q . && fail "the listener is still open after the refusal"
+[[ $LOGIN_RC -eq 0 ]] || fail "login --browser after forged callbacks: exit $LOGIN_RC: $out $(cat "$T/err")"
+grep -q '^local user *alice$' <<<"$out" || fail "no local user after forged callbacks: $out"
+[[ $(grep -c "refused a callback that is not this login's answer" "$T/err") -eq 3 ]] ||
+        fail "the refused callbacks are not each reported on stderr: $(cat "$T/err")"
+[[ $(requests_new | grep -c '^POST /token ') -eq 1 ]] || fail "expected only the real code exchanged: $(requests_new)"
+ss -Hltn "sport = :$CB_PORT" | grep -q . && fail "the listener is still open after the login"
 
 # 3. Denied at the provider: exit 1 with the reason.
 start_login "$T/out" "$T/err" login --browser alice
