@@ -129,6 +129,8 @@ function accountFor(user) {
         name: user.name,
         groups: user.groups ?? [],
         roles: user.roles ?? [],
+        // Further claims of this user's tokens, as a provider's claim mappers add them.
+        ...(user.claims ?? {}),
       };
     },
   };
@@ -430,7 +432,7 @@ function buildProvider() {
     },
     claims: {
       openid: ['sub'],
-      profile: ['name', 'preferred_username', 'groups', 'roles'],
+      profile: ['name', 'preferred_username', 'groups', 'roles', 'tid', 'oid'],
       email: ['email', 'email_verified'],
     },
     conformIdTokenClaims: false,
