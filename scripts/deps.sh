@@ -10,7 +10,7 @@ CLOUDAUTH_DEBS=(
         openssl curl ca-certificates python3 bsdutils util-linux procps
         valgrind libclang-rt-14-dev
         openssh-server openssh-client sudo python3-paramiko passwd
-        chromium zbar-tools iproute2 coreutils
+        chromium zbar-tools iproute2 coreutils libnss-systemd binutils
         git debhelper dh-nss dpkg-dev fakeroot
 )
 
