@@ -70,6 +70,7 @@ proxy_start() { # NAME
                 sleep 0.01
         done
         [[ -s "$dir/port" ]] || fail "the CONNECT proxy did not start: $(cat "$dir/stderr")"
+        # shellcheck disable=SC2034 # for the tests that source this file
         PROXY_PORT=$(cat "$dir/port")
 }
 
@@ -78,7 +79,8 @@ proxy_start() { # NAME
 # harness's private /run), never in /etc/passwd, and never from cloudauth.
 directory_user() { # NAME UID
         [[ -e "$E2E_LIBDIR/libnss_systemd.so.2" ]] || skip "libnss_systemd.so.2 is not installed (libnss-systemd)"
-        mkdir -p -m 0755 /run/userdb
+        mkdir -p /run/userdb
+        chmod 0755 /run/userdb
         printf '{"userName":"%s","uid":%s,"gid":%s,"realName":"Directory User","homeDirectory":"/home/%s","shell":"/bin/bash"}\n' \
                 "$1" "$2" "$2" "$1" >"/run/userdb/$1.user"
         printf '{"groupName":"%s","gid":%s}\n' "$1" "$2" >"/run/userdb/$1.group"

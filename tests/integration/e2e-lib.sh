@@ -150,7 +150,8 @@ _e2e_install_helper() {
         "$E2E_LIBDIR" | "$E2E_LIBDIR"/* | /etc | /etc/* | /var | /var/* | /run | /run/*) ;;
         *) _e2e_overlay "$top" "helper-$(tr / - <<<"${top#/}")" ;;
         esac
-        mkdir -p -m 0755 "$dir"
+        mkdir -p "$dir"
+        chmod 0755 "$dir"
         install -m 0755 -o root -g root "$CLOUDAUTH_HELPER" "$CLOUDAUTH_HELPER_INSTALL_PATH"
 }
 
