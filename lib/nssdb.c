@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * nss.db file format, version 2.
+ * nss.db file format, version 3.
  *
  * Integers are 32 or 64 bit in the writing host's byte order (the file is
  * per host; a reader on another byte order sees a wrong byte_order mark and
@@ -12,9 +12,9 @@
  *               (CRC32C of the header with this field zero), body_crc (CRC32C
  *               of bytes header_size..file_size), byte_order 0x01020304,
  *               hash_seed, settings (uid range, pool offsets of scope,
- *               default_domain, home and shell templates), counts, the slot
- *               counts of the four hash tables, the offset and size of
- *               every section, then generation and base_generation. A base
+ *               default_domain, home and shell templates), flags, counts,
+ *               the slot counts of the four hash tables, the offset and size
+ *               of every section, then generation and base_generation. A base
  *               file (nss.db) has a random nonzero generation and
  *               base_generation 0; a delta (nss.delta.db) has generation 0
  *               and the generation of the base it extends. Random rather
@@ -24,8 +24,14 @@
  *   pool        NUL-terminated strings; offset 0 is always "". The last byte
  *               of the pool is NUL, so any offset inside it starts a string
  *               that ends inside it. NSSDB_NONE marks an absent string.
- *   domains     n_domains u32 pool offsets: extra domains whose users NSS may
- *               synthesise.
+ *   domains     n_domains u32 pool offsets: extra domains whose names NSS
+ *               maps (and may synthesise, see below).
+ *   synth       n_synth u32 pool offsets, sorted by strcmp, no duplicates:
+ *               the names allow_users lists, as configured (a local name or
+ *               an IdP name). NSS synthesises an entry for a user it does
+ *               not hold only for these, or, when flags has
+ *               NSSDB_FLAG_SYNTH_ANY (the policy admits by group, role or
+ *               "*"), for any name of the default domain or of domains.
  *   users       n_users records {name, uid, gecos, gids, n_gids}: name and
  *               gecos are pool offsets, gids an index into the gids array.
  *   gids        u32 supplementary gids of all users, each user's list sorted
@@ -77,11 +83,13 @@
 #include "nssdb.h"
 
 #define NSSDB_MAGIC "CLOUDAUTHNSS"
-#define NSSDB_VERSION 2u
+#define NSSDB_VERSION 3u
 #define NSSDB_BYTE_ORDER 0x01020304u
 #define NSSDB_NONE UINT32_MAX
 #define NSSDB_GROUP_PRIVATE 1u
 #define NSSDB_TEXT_MAX 4096
+#define NSSDB_FLAG_SYNTH_ANY 1u
+#define NSSDB_SYNTH_MAX 4096u
 
 enum {
         SECTION_POOL,
@@ -94,6 +102,7 @@ enum {
         SECTION_USER_BY_UID,
         SECTION_GROUP_BY_NAME,
         SECTION_GROUP_BY_GID,
+        SECTION_SYNTH,
         _SECTION_MAX,
 };
 
@@ -110,18 +119,18 @@ struct nssdb_header {
         uint32_t header_crc;
         uint32_t body_crc;
         uint32_t byte_order;
-        uint32_t reserved;
+        uint32_t flags;
         uint64_t hash_seed;
         uint32_t uid_min, uid_max;
         uint32_t scope, default_domain, home, shell;
         uint32_t n_users, n_groups, n_gids, n_members, n_domains;
         uint32_t slots_user_name, slots_user_uid, slots_group_name, slots_group_gid;
-        uint32_t reserved2;
+        uint32_t n_synth;
         struct nssdb_section section[_SECTION_MAX];
         uint64_t generation;
         uint64_t base_generation;
 };
-_Static_assert(sizeof(struct nssdb_header) == 216, "header layout is part of the format");
+_Static_assert(sizeof(struct nssdb_header) == 224, "header layout is part of the format");
 
 struct nssdb_user_rec {
         uint32_t name, uid, gecos, gids, n_gids;
@@ -139,6 +148,7 @@ struct nssdb {
         uint32_t pool_size;
         const struct nssdb_header *h;
         const uint32_t *domains;
+        const uint32_t *synth;
         const struct nssdb_user_rec *users;
         const uint32_t *gids;
         const struct nssdb_group_rec *groups;
@@ -325,6 +335,66 @@ static size_t class_span(const char *s, uint8_t class, size_t max) {
         return p[n] == 0 ? n : SIZE_MAX;
 }
 
+/* ---- text a terminal prints as it is ---- */
+
+static bool codepoint_safe(uint32_t cp) {
+        /* C1 controls (U+009B is CSI to many terminals) and the bidirectional
+         * controls that make a name or a line read differently from what it is. */
+        return !(cp >= 0x80 && cp <= 0x9f) && cp != 0x061c && cp != 0x200e && cp != 0x200f &&
+               !(cp >= 0x202a && cp <= 0x202e) && !(cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * The length of the UTF-8 character at p when it is safe to print, else 0:
+ * a C0 control, DEL, C1 control, bidirectional control, or a byte that does
+ * not start a well-formed sequence (overlong, surrogate, past U+10FFFF,
+ * truncated; a lone 0x9b byte is CSI to an 8-bit terminal).
+ */
+static size_t utf8_safe_len(const unsigned char *p) {
+        uint32_t cp;
+        size_t n;
+
+        if (p[0] < 0x80)
+                return p[0] >= 0x20 && p[0] != 0x7f ? 1 : 0;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2, cp = p[0] & 0x1fu;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3, cp = p[0] & 0x0fu;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4, cp = p[0] & 0x07u;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                /* A NUL fails this too, so a truncated sequence never reads past the string. */
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return codepoint_safe(cp) ? n : 0;
+}
+
+bool nssdb_text_safe(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        if (!s)
+                return false;
+        while (*p) {
+                size_t n;
+
+                /* Printable ASCII, the common case, without decoding. */
+                if (*p >= 0x20 && *p < 0x7f) {
+                        p++;
+                        continue;
+                }
+                if ((n = utf8_safe_len(p)) == 0)
+                        return false;
+                p += n;
+        }
+        return true;
+}
+
 /* The length of a valid name, else SIZE_MAX. */
 static size_t name_len(const char *name) {
         size_t n;
@@ -332,7 +402,7 @@ static size_t name_len(const char *name) {
         if (!name || name[0] == '-')
                 return SIZE_MAX;
         n = class_span(name, CLASS_NAME, NSSDB_NAME_MAX);
-        return n == 0 ? SIZE_MAX : n;
+        return n == 0 || (n != SIZE_MAX && !nssdb_text_safe(name)) ? SIZE_MAX : n;
 }
 
 bool nssdb_name_valid(const char *name) {
@@ -348,8 +418,16 @@ static bool text_valid(const char *s, bool allow_colon) {
         return text_len(s, allow_colon) != SIZE_MAX;
 }
 
+/* A gecos the writer takes: bounded and without the field separator; what a
+ * terminal must not see is dropped when it is written. */
+static size_t gecos_len(const char *s) {
+        size_t n = strnlen(s, NSSDB_TEXT_MAX + 1);
+
+        return n > NSSDB_TEXT_MAX || memchr(s, ':', n) ? SIZE_MAX : n;
+}
+
 bool nssdb_gecos_valid(const char *s) {
-        return s && text_valid(s, false);
+        return s && gecos_len(s) != SIZE_MAX;
 }
 
 static bool ascii_caseeq(const char *a, const char *b) {
@@ -386,6 +464,30 @@ static uint32_t pool_add(struct pool_builder *p, const char *s) {
         off = p->used;
         memcpy(p->base + off, s, n);
         p->used += (uint32_t) n;
+        return off;
+}
+
+/* s without the characters nssdb_text_safe() refuses (0 for "" or nothing left). */
+static uint32_t pool_add_clean(struct pool_builder *p, const char *s) {
+        const unsigned char *q = (const unsigned char *) s;
+        uint32_t off = p->used;
+        char *d = p->base + off;
+
+        while (*q) {
+                size_t n = utf8_safe_len(q);
+
+                if (n == 0)
+                        q++;
+                else {
+                        memcpy(d, q, n);
+                        d += n;
+                        q += n;
+                }
+        }
+        if (d == p->base + off)
+                return 0;
+        *d++ = 0;
+        p->used += (uint32_t) (d - (p->base + off));
         return off;
 }
 
@@ -464,6 +566,33 @@ static int table_find_id(const uint32_t *t, uint32_t mask, const uint32_t *id_of
         return -ESRCH;
 }
 
+static int cmp_str_ptr(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The synth names sorted, without duplicates, into *ret (NULL when there are none). */
+static int synth_sorted(const struct nssdb_settings *s, const char ***ret, size_t *ret_n) {
+        _cleanup_free_ const char **v = NULL;
+        size_t n = 0, k = 0;
+
+        for (char *const *u = s->synth_names; u && *u; u++, n++)
+                if (!nssdb_name_valid(*u) || n >= NSSDB_SYNTH_MAX)
+                        return -EINVAL;
+        if (n > 0) {
+                v = malloc(n * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                memcpy(v, s->synth_names, n * sizeof(*v));
+                qsort(v, n, sizeof(*v), cmp_str_ptr);
+                for (size_t i = 0; i < n; i++)
+                        if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
+                                v[k++] = v[i];
+        }
+        *ret = TAKE_PTR(v);
+        *ret_n = k;
+        return 0;
+}
+
 static int settings_check(const struct nssdb_settings *s, uint64_t *pool_size, size_t *n_domains) {
         size_t n = 0;
 
@@ -471,6 +600,7 @@ static int settings_check(const struct nssdb_settings *s, uint64_t *pool_size, s
             s->uid_max == UINT32_MAX)
                 return -EINVAL;
         if (!text_valid(s->scope, true) || !text_valid(s->home, false) || !text_valid(s->shell, false) ||
+            !nssdb_text_safe(s->home) || !nssdb_text_safe(s->shell) ||
             (s->default_domain && !nssdb_name_valid(s->default_domain)))
                 return -EINVAL;
         *pool_size += strlen(s->scope) + strlen(s->home) + strlen(s->shell) + 3;
@@ -481,6 +611,8 @@ static int settings_check(const struct nssdb_settings *s, uint64_t *pool_size, s
                         return -EINVAL;
                 *pool_size += strlen(*d) + 1;
         }
+        for (char *const *u = s->synth_names; u && *u; u++)
+                *pool_size += strlen(*u) + 1;
         *n_domains = n;
         return 0;
 }
@@ -517,14 +649,15 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
                       const struct nssdb_group_in *groups, size_t n_groups) {
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_free_ uint32_t *member_fill = NULL;
+        _cleanup_free_ const char **synth_names = NULL;
         struct nssdb_header *h;
         struct pool_builder pool;
         struct nssdb_user_rec *urec;
         struct nssdb_group_rec *grec;
-        uint32_t *gids, *members, *domains, *t_un, *t_uu, *t_gn, *t_gg;
+        uint32_t *gids, *members, *domains, *synth, *t_un, *t_uu, *t_gn, *t_gg;
         uint32_t s_un, s_uu, s_gn, s_gg;
         uint64_t pool_size = 1, n_gids_total = 0, size, n_members = 0;
-        size_t n_domains = 0, total_groups, off, pool_reserved, tables_size;
+        size_t n_domains = 0, n_synth = 0, total_groups, off, pool_reserved, tables_size;
         uint64_t seed;
         int r;
 
@@ -532,13 +665,12 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
                 return -EINVAL;
         if (n_users > NSSDB_MAX_USERS || n_groups > NSSDB_MAX_USERS || n_users + n_groups > NSSDB_MAX_USERS)
                 return -EFBIG;
-        r = settings_check(s, &pool_size, &n_domains);
-        if (r < 0)
+        if ((r = settings_check(s, &pool_size, &n_domains)) < 0 || (r = synth_sorted(s, &synth_names, &n_synth)) < 0)
                 return r;
 
         for (size_t i = 0; i < n_users; i++) {
                 const struct nssdb_user_in *u = &users[i];
-                size_t nl = name_len(u->name), gl = u->gecos ? text_len(u->gecos, false) : 0;
+                size_t nl = name_len(u->name), gl = u->gecos ? gecos_len(u->gecos) : 0;
 
                 if (nl == SIZE_MAX || gl == SIZE_MAX || u->uid == 0 || u->uid == UINT32_MAX ||
                     (u->n_gids > 0 && !u->gids))
@@ -566,7 +698,7 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
         s_gg = table_slots(total_groups);
 
         /* Worst case sizes first; the gids and members sections shrink to what is used. */
-        size = align8(sizeof(struct nssdb_header)) + align8(pool_size) + align8(n_domains * 4) +
+        size = align8(sizeof(struct nssdb_header)) + align8(pool_size) + align8(n_domains * 4) + align8(n_synth * 4) +
                align8(n_users * sizeof(struct nssdb_user_rec)) + align8(n_gids_total * 4) +
                align8(total_groups * sizeof(struct nssdb_group_rec)) + align8(n_gids_total * 4) +
                4ull * ((uint64_t) s_un + s_uu + s_gn + s_gg);
@@ -595,6 +727,8 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
         h->n_users = (uint32_t) n_users;
         h->n_groups = (uint32_t) total_groups;
         h->n_domains = (uint32_t) n_domains;
+        h->n_synth = (uint32_t) n_synth;
+        h->flags = s->synth_any ? NSSDB_FLAG_SYNTH_ANY : 0;
         h->slots_user_name = s_un;
         h->slots_user_uid = s_uu;
         h->slots_group_name = s_gn;
@@ -611,6 +745,9 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
         domains = (uint32_t *) (buf + off);
         h->section[SECTION_DOMAINS] = (struct nssdb_section){ (uint32_t) off, (uint32_t) (n_domains * 4) };
         off += align8(n_domains * 4);
+        synth = (uint32_t *) (buf + off);
+        h->section[SECTION_SYNTH] = (struct nssdb_section){ (uint32_t) off, (uint32_t) (n_synth * 4) };
+        off += align8(n_synth * 4);
         urec = (struct nssdb_user_rec *) (buf + off);
         h->section[SECTION_USERS] =
                 (struct nssdb_section){ (uint32_t) off, (uint32_t) (n_users * sizeof(struct nssdb_user_rec)) };
@@ -622,6 +759,7 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
         /* Records are whole u32 fields (no padding); only the 8-byte alignment tails need clearing. */
         memset(buf + h->section[SECTION_DOMAINS].offset + n_domains * 4, 0,
                align8(n_domains * 4) - n_domains * 4);
+        memset(buf + h->section[SECTION_SYNTH].offset + n_synth * 4, 0, align8(n_synth * 4) - n_synth * 4);
         memset(buf + h->section[SECTION_USERS].offset + h->section[SECTION_USERS].size, 0,
                align8(h->section[SECTION_USERS].size) - h->section[SECTION_USERS].size);
         memset(buf + h->section[SECTION_GROUPS].offset + h->section[SECTION_GROUPS].size, 0,
@@ -649,6 +787,8 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
         h->shell = pool_add(&pool, s->shell);
         for (size_t i = 0; i < n_domains; i++)
                 domains[i] = pool_add(&pool, s->domains[i]);
+        for (size_t i = 0; i < n_synth; i++)
+                synth[i] = pool_add(&pool, synth_names[i]);
 
         /* Users and their private groups; the tables refuse duplicates as they fill. */
         for (size_t i = 0; i < n_users; i++) {
@@ -657,7 +797,7 @@ static int write_file(const char *path, uint64_t generation, uint64_t base_gener
 
                 urec[i].name = pool_add(&pool, u->name);
                 urec[i].uid = u->uid;
-                urec[i].gecos = u->gecos ? pool_add(&pool, u->gecos) : 0;
+                urec[i].gecos = u->gecos ? pool_add_clean(&pool, u->gecos) : 0;
                 urec[i].gids = h->n_gids;
                 if (u->n_gids > 0)
                         memcpy(gids + h->n_gids, u->gids, u->n_gids * sizeof(uint32_t));
@@ -799,13 +939,13 @@ static int nssdb_validate(struct nssdb *db) {
                 return -EBADMSG;
 
         if (h->n_users > NSSDB_MAX_USERS || h->n_groups < h->n_users || h->n_groups > 2 * (uint64_t) NSSDB_MAX_USERS ||
-            h->uid_min > h->uid_max)
+            h->uid_min > h->uid_max || (h->flags & ~NSSDB_FLAG_SYNTH_ANY) || h->n_synth > NSSDB_SYNTH_MAX)
                 return -EBADMSG;
         /* Exactly one of the two: a base has its own generation, a delta names its base's. */
         if ((h->generation == 0) == (h->base_generation == 0))
                 return -EBADMSG;
         if (!section_ok(h, SECTION_POOL, 1, h->section[SECTION_POOL].size) || h->section[SECTION_POOL].size == 0 ||
-            !section_ok(h, SECTION_DOMAINS, 4, h->n_domains) ||
+            !section_ok(h, SECTION_DOMAINS, 4, h->n_domains) || !section_ok(h, SECTION_SYNTH, 4, h->n_synth) ||
             !section_ok(h, SECTION_USERS, sizeof(struct nssdb_user_rec), h->n_users) ||
             !section_ok(h, SECTION_GIDS, 4, h->n_gids) ||
             !section_ok(h, SECTION_GROUPS, sizeof(struct nssdb_group_rec), h->n_groups) ||
@@ -820,6 +960,7 @@ static int nssdb_validate(struct nssdb *db) {
         db->pool = (const char *) db->map + h->section[SECTION_POOL].offset;
         db->pool_size = h->section[SECTION_POOL].size;
         db->domains = (const uint32_t *) (db->map + h->section[SECTION_DOMAINS].offset);
+        db->synth = (const uint32_t *) (db->map + h->section[SECTION_SYNTH].offset);
         db->users = (const struct nssdb_user_rec *) (db->map + h->section[SECTION_USERS].offset);
         db->gids = (const uint32_t *) (db->map + h->section[SECTION_GIDS].offset);
         db->groups = (const struct nssdb_group_rec *) (db->map + h->section[SECTION_GROUPS].offset);
@@ -837,8 +978,17 @@ static int nssdb_validate(struct nssdb *db) {
             !pool_str_ok(db, h->home) || !pool_str_ok(db, h->shell) ||
             (h->default_domain != NSSDB_NONE && !pool_str_ok(db, h->default_domain)))
                 return -EBADMSG;
+        /* What every synthesised entry shows: checked once here, the entries' own text when served. */
+        if (!nssdb_text_safe(db->pool + h->home) || !nssdb_text_safe(db->pool + h->shell) ||
+            (h->default_domain != NSSDB_NONE && !nssdb_name_valid(db->pool + h->default_domain)))
+                return -EBADMSG;
         for (uint32_t i = 0; i < h->n_domains; i++)
-                if (!pool_str_ok(db, db->domains[i]))
+                if (!pool_str_ok(db, db->domains[i]) || !nssdb_name_valid(db->pool + db->domains[i]))
+                        return -EBADMSG;
+        /* Sorted and valid, so lookups can bisect; a name that is not valid could never be asked for. */
+        for (uint32_t i = 0; i < h->n_synth; i++)
+                if (!pool_str_ok(db, db->synth[i]) || !nssdb_name_valid(db->pool + db->synth[i]) ||
+                    (i > 0 && strcmp(db->pool + db->synth[i - 1], db->pool + db->synth[i]) >= 0))
                         return -EBADMSG;
         for (uint32_t i = 0; i < h->n_users; i++) {
                 const struct nssdb_user_rec *u = &db->users[i];
@@ -932,7 +1082,34 @@ void nssdb_settings_get(const struct nssdb *db, struct nssdb_settings *ret) {
                 .uid_max = h->uid_max,
                 .home = db->pool + h->home,
                 .shell = db->pool + h->shell,
+                .synth_any = h->flags & NSSDB_FLAG_SYNTH_ANY,
+                .synth_names = NULL,
         };
+}
+
+static bool synth_listed(const struct nssdb *db, const char *name) {
+        uint32_t lo = 0, hi = db->h->n_synth;
+
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(name, db->pool + db->synth[mid]);
+
+                if (c == 0)
+                        return true;
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return false;
+}
+
+bool nssdb_synth_admits(const struct nssdb *db, const char *local, const char *idp) {
+        if (!db)
+                return false;
+        if (db->h->flags & NSSDB_FLAG_SYNTH_ANY)
+                return true;
+        return (local && synth_listed(db, local)) || (idp && synth_listed(db, idp));
 }
 
 bool nssdb_settings_equal(const struct nssdb *db, const struct nssdb_settings *s) {
@@ -947,7 +1124,25 @@ bool nssdb_settings_equal(const struct nssdb *db, const struct nssdb_settings *s
         for (char *const *d = s->domains; d && *d; d++, n++)
                 if (n >= db->h->n_domains || !streq(db->pool + db->domains[n], *d))
                         return false;
-        return n == db->h->n_domains;
+        if (n != db->h->n_domains || mine.synth_any != s->synth_any)
+                return false;
+        /* The same set of synth names: every given one is stored, and as many distinct ones
+         * (duplicates, rare in a configuration, are only then looked for). */
+        n = 0;
+        for (char *const *u = s->synth_names; u && *u; u++, n++)
+                if (!synth_listed(db, *u))
+                        return false;
+        if (n == db->h->n_synth)
+                return true;
+        n = 0;
+        for (char *const *u = s->synth_names; u && *u; u++) {
+                bool seen = false;
+
+                for (char *const *v = s->synth_names; v < u && !seen; v++)
+                        seen = streq(*v, *u);
+                n += !seen;
+        }
+        return n == db->h->n_synth;
 }
 
 bool nssdb_domain_allowed(const struct nssdb *db, const char *domain) {

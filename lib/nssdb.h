@@ -12,7 +12,15 @@
  * holds the cache lock; read by any number of processes without locks.
  * A header carries magic, version, total size and a checksum of the rest,
  * and what NSS needs from the configuration (scope, domains, uid range,
- * home and shell templates), so NSS never parses the configuration.
+ * home and shell templates, which names the access policy could admit), so
+ * NSS never parses the configuration.
+ *
+ * Nothing in the file reaches a terminal as a control: names (users,
+ * groups, domains) must be nssdb_name_valid(), which refuses C0 and C1
+ * controls, DEL, bidirectional controls and malformed UTF-8, and the writer
+ * drops those characters from a gecos. Readers check the text of each entry
+ * again (nssdb_text_safe) before showing it, for a file nobody should trust
+ * blindly.
  *
  * Groups are the user private groups (gid = uid, name = user name) and the
  * cloudauth groups made from IdP groups. Group members are derived from the
@@ -35,11 +43,17 @@
 #define NSSDB_MAX_FILE_SIZE (2u * 1024 * 1024 * 1024)
 #define NSSDB_NAME_MAX 255u
 
-/* A user, group or domain name the db accepts: 1..NSSDB_NAME_MAX bytes, no
- * '/', ':', ',', whitespace or control characters, not starting with '-'. */
+/* A user, group or domain name the db accepts: 1..NSSDB_NAME_MAX bytes of
+ * well-formed UTF-8, no '/', ':', ',', whitespace, C0 or C1 control, DEL or
+ * bidirectional control (U+061C, U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069), not starting with '-'. */
 bool nssdb_name_valid(const char *name);
-/* Whether nssdb_write accepts s as a gecos field: bounded, no ':' and no control characters. */
+/* Whether nssdb_write accepts s as a gecos field: at most 4096 bytes, no ':'.
+ * The characters nssdb_text_safe() refuses are dropped when it is written. */
 bool nssdb_gecos_valid(const char *s);
+/* Whether s is well-formed UTF-8 without C0 or C1 controls, DEL or
+ * bidirectional controls: text a terminal shows as it is. */
+bool nssdb_text_safe(const char *s);
 
 /* CRC32C (Castagnoli), the checksum of the file; crc is 0 to start. */
 uint32_t nssdb_crc32c(uint32_t crc, const void *data, size_t len);
@@ -51,6 +65,15 @@ struct nssdb_settings {
         uint32_t uid_min, uid_max;
         const char *home;           /* template: %u local name, %d domain, %% */
         const char *shell;
+        /*
+         * Which never-seen users NSS may synthesise (and only where one is
+         * needed, see the NSS module): synth_any when the access policy admits
+         * by group, role or "*" (any name of default_domain or domains), else
+         * only synth_names, the names allow_users lists as configured (local
+         * or IdP form; each nssdb_name_valid, at most 4096), or NULL.
+         */
+        bool synth_any;
+        char *const *synth_names;
 };
 
 /* Writer input. */
@@ -69,9 +92,11 @@ struct nssdb_group_in {
 
 /*
  * Write path atomically. groups are the cloudauth (IdP) groups only; private
- * groups are implied by users. -EINVAL for duplicate names or ids (a user
- * name equal to a group name, two users with one uid, a group gid equal to a
- * uid), -EFBIG past the limits.
+ * groups are implied by users. -EINVAL for a name that is not
+ * nssdb_name_valid() (user, group, domain or synth name), a gecos that is not
+ * nssdb_gecos_valid(), and duplicate names or ids (a user name equal to a
+ * group name, two users with one uid, a group gid equal to a uid), -EFBIG
+ * past the limits. Callers filter what the provider sent before.
  */
 int nssdb_write(const char *path, const struct nssdb_settings *s, const struct nssdb_user_in *users, size_t n_users,
                 const struct nssdb_group_in *groups, size_t n_groups);
@@ -119,10 +144,18 @@ struct nssdb_group_view {
 int nssdb_open(const char *path, struct nssdb **ret, struct stat *ret_st);
 void nssdb_close(struct nssdb *db);
 
-void nssdb_settings_get(const struct nssdb *db, struct nssdb_settings *ret); /* domains: NULL */
+void nssdb_settings_get(const struct nssdb *db, struct nssdb_settings *ret); /* domains, synth_names: NULL */
 bool nssdb_domain_allowed(const struct nssdb *db, const char *domain);
-/* Whether the file was written with exactly these settings (domains in the same order). */
+/* Whether the file was written with exactly these settings (domains in the same order, synth_names as a set). */
 bool nssdb_settings_equal(const struct nssdb *db, const struct nssdb_settings *s);
+/*
+ * Whether the access policy stored in the file could admit a user not in
+ * it whose local name is local and IdP name idp (either may be NULL): the
+ * policy admits by group, role or "*", or allow_users lists one of them.
+ * The caller has already mapped the name to an allowed domain. No
+ * allocation; O(log n) in the listed names.
+ */
+bool nssdb_synth_admits(const struct nssdb *db, const char *local, const char *idp);
 
 /* -ESRCH when absent. */
 int nssdb_user_by_name(const struct nssdb *db, const char *name, struct nssdb_user_view *ret);

@@ -7,6 +7,11 @@
  * errno. How the two files merge is nssdb_pair_*'s business, shared with the
  * writers. No network, no file locks, no calls back into NSS, nothing on
  * stdout or stderr.
+ *
+ * A user the file does not hold exists only for the OpenSSH server's
+ * pre-authentication lookup (see synth_wanted()), so a name nobody logged in
+ * with is free for useradd and is never handed to chown. Entries whose text
+ * a terminal would take as a control are not served at all.
  */
 #include <errno.h>
 #include <grp.h>
@@ -21,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "cloudauth-build.h"
 #include "nssdb.h"
@@ -42,6 +48,24 @@ struct db_slot {
 
 static struct db_slot slot_base, slot_delta;
 static size_t pw_cursor, gr_cursor;
+
+/*
+ * A fork while another thread holds db_lock would leave the child with a
+ * lock nobody can release, and its first lookup would hang. So fork waits
+ * for the lookup in progress, and both sides release the lock after it.
+ */
+static void fork_prepare(void) {
+        pthread_mutex_lock(&db_lock);
+}
+
+static void fork_release(void) {
+        pthread_mutex_unlock(&db_lock);
+}
+
+/* glibc ties handlers registered from a shared object to it and drops them on dlclose(). */
+__attribute__((constructor)) static void db_load(void) {
+        (void) pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 static bool same_file(const struct stat *a, const struct stat *b) {
         /* Mode and owner too: a chmod or chown decides whether the file is trusted. */
@@ -142,7 +166,8 @@ __attribute__((destructor)) static void db_unload(void) {
 static enum nss_status status_from(int r, int *errnop) {
         if (r >= 0)
                 return NSS_STATUS_SUCCESS;
-        if (r == -ESRCH || r == -ENOENT)
+        /* -EILSEQ: an entry whose text is not shown (see pack_passwd). */
+        if (r == -ESRCH || r == -ENOENT || r == -EILSEQ)
                 return NSS_STATUS_NOTFOUND;
         if (r == -ERANGE) {
                 *errnop = ERANGE;
@@ -224,6 +249,9 @@ static int pack_passwd(const struct nssdb *db, const char *name, uint32_t uid, c
         const char *domain;
         size_t need;
 
+        /* The writer keeps controls out; a file written otherwise does not get them onto a terminal. */
+        if (!nssdb_text_safe(name) || !nssdb_text_safe(gecos))
+                return -EILSEQ;
         nssdb_settings_get(db, &s);
         name_split(name, s.default_domain, &domain);
         need = strlen(name) + 1 + 2 + strlen(gecos) + 1 + home_len(s.home, name, domain) + 1 + strlen(s.shell) + 1;
@@ -249,7 +277,11 @@ static int pack_group(const struct nssdb_pair *p, const struct nssdb_pair_group_
         uint32_t cursor = 0, n = 0;
         char **mem;
 
+        if (!nssdb_text_safe(g->name))
+                return -EILSEQ;
         while (n < g->n_members && (m = nssdb_pair_group_member_next(p, g, &cursor))) {
+                if (!nssdb_text_safe(m))
+                        return -EILSEQ;
                 need += strlen(m) + 1;
                 n++;
         }
@@ -335,6 +367,23 @@ static int user_find(const struct nssdb_pair *p, const char *name, struct name_p
         return nssdb_pair_user_by_name(p, parts->local, ret);
 }
 
+/*
+ * Whether this lookup may synthesise a user the file does not hold: only in
+ * the OpenSSH server (sshd; sshd-session from OpenSSH 9.8, where the
+ * monitor looks the user up) running with real UID 0. sshd gives a name it
+ * cannot resolve a fixed wrong password instead of the typed one, so a
+ * first login needs the entry there; nowhere else does. argv[0] is the
+ * caller's to choose, the real UID is not: a process with real UID 0 is
+ * root's, and a local user who runs a set-user-ID program still has his
+ * own. Asked only after the file had no such user, so hits cost nothing,
+ * and getuid() is reached only inside sshd.
+ */
+static bool synth_wanted(void) {
+        const char *prog = program_invocation_short_name;
+
+        return prog && (strcmp(prog, "sshd") == 0 || strcmp(prog, "sshd-session") == 0) && getuid() == 0;
+}
+
 /* ---- passwd ---- */
 
 NSS_PUBLIC enum nss_status _nss_cloudauth_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
@@ -368,14 +417,16 @@ static int getpwnam_locked(const char *name, struct passwd *pw, char *buf, size_
                 return r;
         if (user_find(&p, name, &parts, &mapped, &u) == 0)
                 return pack_passwd(p.base, u.name, u.uid, u.gecos, pw, buf, buflen);
-        if (!mapped)
+        if (!mapped || !synth_wanted())
                 return -ESRCH;
 
         /*
-         * Not cached yet but of an allowed domain: synthesise, so sshd reaches PAM on a first login.
+         * Not cached yet, of an allowed domain, asked by sshd before authentication: synthesise
+         * when the policy could let the name in, so sshd hands the password to PAM.
          * Never for an all-digit name: chown, setpriv and friends try a number as a name first.
          */
-        if (strspn(parts.local, "0123456789") == strlen(parts.local))
+        if (!nssdb_synth_admits(p.base, parts.local, parts.idp) ||
+            strspn(parts.local, "0123456789") == strlen(parts.local))
                 return -ESRCH;
         nssdb_settings_get(p.base, &s);
         uid = uidmap_user_uid(s.scope, parts.idp, s.uid_min, s.uid_max);
@@ -442,12 +493,18 @@ static int getpwent_locked(struct passwd *pw, char *buf, size_t buflen) {
         size_t next;
         int r;
 
-        if ((r = db_acquire(&p)) < 0 || (r = nssdb_pair_user_next(&p, pw_cursor, &u, &next)) < 0 ||
-            (r = pack_passwd(p.base, u.name, u.uid, u.gecos, pw, buf, buflen)) < 0)
+        if ((r = db_acquire(&p)) < 0)
                 return r;
-        /* Only a delivered entry advances: after ERANGE the caller retries the same one. */
-        pw_cursor = next;
-        return 0;
+        for (;;) {
+                if ((r = nssdb_pair_user_next(&p, pw_cursor, &u, &next)) < 0)
+                        return r;
+                r = pack_passwd(p.base, u.name, u.uid, u.gecos, pw, buf, buflen);
+                /* Only a delivered or a refused entry advances: after ERANGE the caller retries the same one. */
+                if (r != -ERANGE)
+                        pw_cursor = next;
+                if (r != -EILSEQ)
+                        return r;
+        }
 }
 
 enum nss_status _nss_cloudauth_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop) {
@@ -530,11 +587,17 @@ static int getgrent_locked(struct group *gr, char *buf, size_t buflen) {
         size_t next;
         int r;
 
-        if ((r = db_acquire(&p)) < 0 || (r = nssdb_pair_group_next(&p, gr_cursor, &g, &next)) < 0 ||
-            (r = pack_group(&p, &g, gr, buf, buflen)) < 0)
+        if ((r = db_acquire(&p)) < 0)
                 return r;
-        gr_cursor = next;
-        return 0;
+        for (;;) {
+                if ((r = nssdb_pair_group_next(&p, gr_cursor, &g, &next)) < 0)
+                        return r;
+                r = pack_group(&p, &g, gr, buf, buflen);
+                if (r != -ERANGE)
+                        gr_cursor = next;
+                if (r != -EILSEQ)
+                        return r;
+        }
 }
 
 enum nss_status _nss_cloudauth_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop) {

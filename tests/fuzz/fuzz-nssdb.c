@@ -16,11 +16,11 @@
 
 #include "nssdb.h"
 
-#define HEADER_SIZE 216
+#define HEADER_SIZE 224
 #define OFF_HEADER_CRC 32
 #define OFF_BODY_CRC 36
-#define OFF_GENERATION 200
-#define OFF_BASE_GENERATION 208
+#define OFF_GENERATION 208
+#define OFF_BASE_GENERATION 216
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

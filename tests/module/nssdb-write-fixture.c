@@ -2,7 +2,7 @@
 /*
  * Write an nss.db from a text description on stdin, for shell tests:
  *   scope=URL  default_domain=D  domain=D (repeatable)  uid_range=MIN-MAX
- *   home=TEMPLATE  shell=PATH
+ *   home=TEMPLATE  shell=PATH  synth=NAME (repeatable)  synth_any=yes|no
  *   user:NAME:UID:GECOS:GID,GID,...
  *   group:NAME:GID
  * Blank lines and lines starting with '#' are ignored.
@@ -54,11 +54,11 @@ static char *set_owned(char **slot, const char *v) {
 int main(int argc, char **argv) {
         static struct nssdb_user_in users[MAX_ITEMS];
         static struct nssdb_group_in groups[MAX_ITEMS];
-        static char *domains[MAX_ITEMS + 1];
+        static char *domains[MAX_ITEMS + 1], *synth[MAX_ITEMS + 1];
         char *owned[4] = { NULL, NULL, NULL, NULL }; /* scope, default_domain, home, shell */
         struct nssdb_settings s = { .uid_min = 200000, .uid_max = 2000199999, .home = "/home/%u", .shell = "/bin/bash" };
 
-        size_t n_users = 0, n_groups = 0, n_domains = 0;
+        size_t n_users = 0, n_groups = 0, n_domains = 0, n_synth = 0;
         char line[4096];
         unsigned lineno = 0;
         int r;
@@ -114,6 +114,10 @@ int main(int argc, char **argv) {
                         s.default_domain = set_owned(&owned[1], eq);
                 else if (strcmp(line, "domain") == 0 && n_domains < MAX_ITEMS)
                         domains[n_domains++] = strdup(eq);
+                else if (strcmp(line, "synth") == 0 && n_synth < MAX_ITEMS)
+                        synth[n_synth++] = strdup(eq);
+                else if (strcmp(line, "synth_any") == 0)
+                        s.synth_any = strcmp(eq, "yes") == 0;
                 else if (strcmp(line, "home") == 0)
                         s.home = set_owned(&owned[2], eq);
                 else if (strcmp(line, "shell") == 0)
@@ -134,6 +138,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         s.domains = n_domains ? domains : NULL;
+        s.synth_names = n_synth ? synth : NULL;
         r = nssdb_write(argv[1], &s, users, n_users, groups, n_groups);
         for (size_t i = 0; i < n_users; i++) {
                 free((char *) users[i].name);

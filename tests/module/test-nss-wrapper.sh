@@ -37,6 +37,7 @@ GR
 scope=https://idp.example.com/realms/test
 default_domain=example.com
 domain=partner.org
+synth=dave
 home=/home/%u
 shell=/bin/bash
 user:alice:200001:Alice Liddell:27,300001
@@ -91,10 +92,26 @@ expect "200001 300001" id -G alice
 expect "200002 300001 300002" id -G bob
 expect "uid=200001(alice) gid=200001(alice) groups=200001(alice),300001(engineering)" id alice
 
-# Synthesised on first sight, never enumerated.
+# A never-seen user exists only for sshd's lookup before authentication (a
+# process of that name with real UID 0), only when the policy could admit
+# him (dave is listed), and is never enumerated. Anywhere else the name is free.
 dave_uid="$(printf 'cloudauth-uid-v1\n%s\n%s' https://idp.example.com/realms/test dave@example.com | sha256sum |
         python3 -c 'import sys; print(200000 + int(sys.stdin.read()[:16], 16) % (2000199999 - 200000 + 1))')"
-expect "dave:*:$dave_uid:$dave_uid::/home/dave:/bin/bash" getent passwd dave
+expect "" getent passwd dave
+expect "" getent passwd dave@example.com
+cp "$(command -v getent)" "$tmp/sshd"
+if [ "$(id -u)" = 0 ]; then
+        expect "dave:*:$dave_uid:$dave_uid::/home/dave:/bin/bash" "$tmp/sshd" passwd dave
+        if command -v setpriv >/dev/null; then
+                # Readable to nobody, so only the real UID tells the two runs apart.
+                chmod 755 "$tmp"
+                expect "alice:*:200001:200001:Alice Liddell:/home/alice:/bin/bash" setpriv --reuid=65534 "$tmp/sshd" passwd alice
+                expect "" setpriv --reuid=65534 "$tmp/sshd" passwd dave
+        fi
+else
+        expect "" "$tmp/sshd" passwd dave
+fi
+expect "" "$tmp/sshd" passwd erin
 expect "" getent passwd "$dave_uid"
 expect "" getent passwd mallory@evil.org
 

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -52,6 +53,17 @@ static char db_path[300];
 static uint32_t frank_uid; /* the uid "zed" would be synthesised with */
 
 static char *const partner_domains[] = { (char *) "partner.org", NULL };
+/* allow_users as the writer stores it: local and IdP forms. */
+static char *const allowed_names[] = { (char *) "dave", (char *) "erin@partner.org", (char *) "zed@example.com",
+                                       (char *) "1208363690", (char *) "1000@example.com", NULL };
+static bool policy_open; /* admitted by group, role or "*" */
+static char *own_name;
+
+/* The module synthesises only inside sshd running with real UID 0: pose as it (or stop). */
+static bool pose_as_sshd(const char *name) {
+        program_invocation_short_name = name ? (char *) name : own_name;
+        return getuid() == 0;
+}
 
 static struct nssdb_settings make_settings(const char *home) {
         return (struct nssdb_settings){
@@ -62,6 +74,8 @@ static struct nssdb_settings make_settings(const char *home) {
                 .uid_max = UID_MAX,
                 .home = home,
                 .shell = "/bin/zsh",
+                .synth_any = policy_open,
+                .synth_names = allowed_names,
         };
 }
 
@@ -214,7 +228,9 @@ static void test_small_buffers(void) {
 
         CHECK_SMALL_BUFFERS(p_getpwnam("alice", &pw, buf, buflen, &e),
                             { CHECK_STR(pw.pw_dir, "/home/example.com/alice"); CHECK_STR(pw.pw_shell, "/bin/zsh"); });
-        CHECK_SMALL_BUFFERS(p_getpwnam("dave", &pw, buf, buflen, &e), { CHECK_STR(pw.pw_name, "dave"); });
+        if (pose_as_sshd("sshd"))
+                CHECK_SMALL_BUFFERS(p_getpwnam("dave", &pw, buf, buflen, &e), { CHECK_STR(pw.pw_name, "dave"); });
+        pose_as_sshd(NULL);
         CHECK_SMALL_BUFFERS(p_getpwuid(200003, &pw, buf, buflen, &e),
                             { CHECK_STR(pw.pw_name, "carol@partner.org"); CHECK_STR(pw.pw_gecos, "Carol"); });
         CHECK_SMALL_BUFFERS(p_getgrnam("engineering", &gr, buf, buflen, &e), {
@@ -247,7 +263,9 @@ static void test_enumeration(void) {
         size_t n;
 
         /* Synthesised names looked up before must not show up. */
-        CHECK_INT(p_getpwnam("dave", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        if (pose_as_sshd("sshd"))
+                CHECK_INT(p_getpwnam("dave", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        pose_as_sshd(NULL);
 
         for (unsigned round = 0; round < 2; round++) {
                 CHECK_INT(p_setpwent(1), NSS_STATUS_SUCCESS);
@@ -344,6 +362,34 @@ static void test_synthesised(void) {
         uint32_t erin = uidmap_user_uid(SCOPE, "erin@partner.org", UID_MIN, UID_MAX);
         struct passwd pw;
         int e = -77;
+        pid_t pid;
+        int status;
+
+        /* Anywhere but sshd a name nobody logged in with is free: useradd may take it, chown refuses it. */
+        errno = 4242;
+        CHECK_INT(p_getpwnam("dave", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("dave@example.com", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("erin@partner.org", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(pose_as_sshd("sshd-sessionx") ? p_getpwnam("dave", &pw, big, BIG, &e) : NSS_STATUS_NOTFOUND,
+                  NSS_STATUS_NOTFOUND);
+        CHECK_INT(e, -77);
+        CHECK_INT(errno, 4242);
+        /* sshd's name with a user's real UID: a set-user-ID program run under another name. */
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                pose_as_sshd("sshd");
+                if (setresuid(65534, 0, 0) < 0)
+                        _exit(77);
+                _exit(p_getpwnam("dave", &pw, big, BIG, &e) == NSS_STATUS_NOTFOUND ? 0 : 1);
+        }
+        CHECK_INT(waitpid(pid, &status, 0), pid);
+        CHECK(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77));
+        if (!pose_as_sshd("sshd")) {
+                fprintf(stderr, "not root: sshd's own lookups not checked\n");
+                pose_as_sshd(NULL);
+                return;
+        }
 
         CHECK_INT(p_getpwnam("dave", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
         CHECK_STR(pw.pw_name, "dave");
@@ -375,6 +421,25 @@ static void test_synthesised(void) {
         /* A number is a UID to chown and setpriv, never a name to invent. */
         CHECK_INT(p_getpwnam("1208363690", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
         CHECK_INT(p_getpwnam("1000@example.com", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        /* Only names the policy could admit: walter and frida are listed nowhere. */
+        CHECK_INT(p_getpwnam("walter", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("frida@partner.org", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        /* OpenSSH 9.8 and later look the user up in sshd-session. */
+        pose_as_sshd("sshd-session");
+        CHECK_INT(p_getpwnam("dave", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(pw.pw_uid, dave);
+
+        /* A policy that admits by group or role: every name of the mapped domains, no other. */
+        policy_open = true;
+        CHECK_INT(write_db("Alice Liddell", "/home/%d/%u"), 0);
+        CHECK_INT(p_getpwnam("walter", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(pw.pw_uid, uidmap_user_uid(SCOPE, "walter@example.com", UID_MIN, UID_MAX));
+        CHECK_INT(p_getpwnam("frida@partner.org", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(p_getpwnam("walter@other.org", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        pose_as_sshd(NULL);
+        CHECK_INT(p_getpwnam("walter", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        policy_open = false;
+        CHECK_INT(write_db("Alice Liddell", "/home/%d/%u"), 0);
         CHECK_INT(e, -77);
         CHECK_INT(errno, 4242);
 }
@@ -592,6 +657,76 @@ static void test_delta(void) {
         CHECK_INT(p_getpwnam("alice", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
 }
 
+/* Replace every "QQ" in the file by U+009B (CSI) and every "RRR" by U+202E, as a hostile writer would, with valid checksums. */
+static void poison_db(void) {
+        uint32_t zero = 0, c;
+        struct stat st;
+        uint8_t *buf;
+        int fd = open(db_path, O_RDONLY | O_CLOEXEC);
+
+        CHECK(fd >= 0 && fstat(fd, &st) == 0);
+        buf = malloc((size_t) st.st_size);
+        CHECK(buf && read(fd, buf, (size_t) st.st_size) == st.st_size);
+        close(fd);
+        for (size_t i = 0; i + 3 <= (size_t) st.st_size; i++) {
+                if (memcmp(buf + i, "QQ", 2) == 0)
+                        memcpy(buf + i, "\xc2\x9b", 2);
+                if (memcmp(buf + i, "RRR", 3) == 0)
+                        memcpy(buf + i, "\xe2\x80\xae", 3);
+        }
+        c = nssdb_crc32c(0, buf + 224, (size_t) st.st_size - 224);
+        memcpy(buf + 36, &c, 4);
+        memcpy(buf + 32, &zero, 4);
+        c = nssdb_crc32c(0, buf, 224);
+        memcpy(buf + 32, &c, 4);
+        fd = open(db_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        CHECK(fd >= 0 && write(fd, buf, (size_t) st.st_size) == st.st_size);
+        close(fd);
+        free(buf);
+}
+
+/* A file the writer would never produce: its entries with controls are not served, the others are. */
+static void test_hostile_text(void) {
+        struct nssdb_settings s = make_settings("/home/%u");
+        static const uint32_t gids[] = { 300001 };
+        struct nssdb_user_in users[] = {
+                { "alice", 200001, "Alice", gids, 1 },
+                { "evQQil", 200005, "Evil", NULL, 0 },
+                { "mallory", 200006, "Mal RRR", gids, 1 },
+        };
+        struct nssdb_group_in groups[] = { { "engineering", 300001 }, { "opsRRR", 300009 } };
+        struct passwd pw;
+        struct group gr;
+        int e = -77;
+        size_t n;
+
+        CHECK_INT(nssdb_write(db_path, &s, users, ELEMENTSOF(users), groups, ELEMENTSOF(groups)), 0);
+        poison_db();
+        errno = 4242;
+        CHECK_INT(p_getpwnam("alice", &pw, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(p_getpwuid(200005, &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("ev\xc2\x9bil", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getgrgid(200005, &gr, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwnam("mallory", &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getpwuid(200006, &pw, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getgrgid(300009, &gr, big, BIG, &e), NSS_STATUS_NOTFOUND);
+        CHECK_INT(p_getgrgid(300001, &gr, big, BIG, &e), NSS_STATUS_SUCCESS);
+        CHECK_INT(e, -77);
+        CHECK_INT(errno, 4242);
+        /* Enumeration steps over them. */
+        CHECK_INT(p_setpwent(0), NSS_STATUS_SUCCESS);
+        for (n = 0; p_getpwent(&pw, big, BIG, &e) == NSS_STATUS_SUCCESS; n++)
+                CHECK_STR(pw.pw_name, "alice");
+        CHECK_INT(n, 1);
+        CHECK_INT(p_setgrent(0), NSS_STATUS_SUCCESS);
+        for (n = 0; p_getgrent(&gr, big, BIG, &e) == NSS_STATUS_SUCCESS; n++)
+                CHECK(strcmp(gr.gr_name, "alice") == 0 || strcmp(gr.gr_name, "mallory") == 0 ||
+                      strcmp(gr.gr_name, "engineering") == 0);
+        CHECK_INT(n, 3);
+        CHECK_INT(p_endgrent(), NSS_STATUS_SUCCESS);
+        CHECK_INT(write_db("Alice Liddell", "/home/%d/%u"), 0);
+}
+
 static atomic_bool stop;
 static atomic_uint race_bad, race_lookups;
 
@@ -656,6 +791,7 @@ int main(int argc, char **argv) {
         snprintf(db_path, sizeof(db_path), "%s/nss.db", dir);
         snprintf(delta_path, sizeof(delta_path), "%s/nss.delta.db", dir);
         setenv("CLOUDAUTH_NSS_DB", db_path, 1);
+        own_name = program_invocation_short_name;
         frank_uid = uidmap_user_uid(SCOPE, "zed@example.com", UID_MIN, UID_MAX);
 
         h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -685,6 +821,7 @@ int main(int argc, char **argv) {
         RUN(test_replaced);
         RUN(test_corrupt_and_missing);
         RUN(test_delta);
+        RUN(test_hostile_text);
         RUN(test_threads_vs_writer);
 
         {

@@ -17,7 +17,7 @@
 #define OFF_HEADER_CRC 32
 #define OFF_BODY_CRC 36
 #define OFF_N_USERS 80
-#define HEADER_SIZE 216
+#define HEADER_SIZE 224
 
 static char dir[] = "/tmp/test-nssdb.XXXXXX";
 static char db_path[256];
@@ -172,6 +172,33 @@ static void test_names(void) {
         CHECK(!nssdb_name_valid("a\nb"));
         CHECK(!nssdb_name_valid("a\x7f"));
         CHECK(!nssdb_name_valid("-rf"));
+        /* Letters of any script, but nothing a terminal takes as a control or that reorders the line. */
+        CHECK(nssdb_name_valid("j\xc3\xb6rg"));
+        CHECK(nssdb_name_valid("\xe6\x9d\x8e@example.com"));
+        CHECK(nssdb_name_valid("\xf0\x9f\x90\xa7"));
+        CHECK(!nssdb_name_valid("a\xc2\x9b" "31m"));     /* U+009B CSI */
+        CHECK(!nssdb_name_valid("a\xc2\x80"));           /* U+0080 */
+        CHECK(!nssdb_name_valid("a\xc2\x9f"));           /* U+009F */
+        CHECK(nssdb_name_valid("a\xc2\xa1"));            /* U+00A1, the first character past C1 */
+        CHECK(!nssdb_name_valid("a\xe2\x80\xae" "cba")); /* U+202E RIGHT-TO-LEFT OVERRIDE */
+        CHECK(!nssdb_name_valid("a\xe2\x80\xaa"));       /* U+202A */
+        CHECK(!nssdb_name_valid("a\xe2\x81\xa6"));       /* U+2066 */
+        CHECK(!nssdb_name_valid("a\xe2\x81\xa9"));       /* U+2069 */
+        CHECK(!nssdb_name_valid("a\xe2\x80\x8e"));       /* U+200E */
+        CHECK(!nssdb_name_valid("a\xe2\x80\x8f"));       /* U+200F */
+        CHECK(!nssdb_name_valid("a\xd8\x9c"));           /* U+061C */
+        CHECK(!nssdb_name_valid("a\x9b"));                /* a lone byte: CSI to an 8-bit terminal */
+        CHECK(!nssdb_name_valid("a\xc0\x9b"));           /* overlong */
+        CHECK(!nssdb_name_valid("a\xed\xa0\x80"));       /* surrogate */
+        CHECK(!nssdb_name_valid("a\xf4\x90\x80\x80"));   /* past U+10FFFF */
+        CHECK(!nssdb_name_valid("a\xe2\x80"));           /* truncated */
+        CHECK(!nssdb_name_valid("a\x1b[31m"));
+        CHECK(nssdb_text_safe("Alice Liddell, \xc3\x89" "cole"));
+        CHECK(!nssdb_text_safe("x\xc2\x9b"));
+        CHECK(!nssdb_text_safe("x\x1b"));
+        CHECK(!nssdb_text_safe(NULL));
+        CHECK(nssdb_gecos_valid("Eve \xc2\x9b\xe2\x80\xae\x1b[0m"));
+        CHECK(!nssdb_gecos_valid("a:b"));
         {
                 char longname[NSSDB_NAME_MAX + 2];
 
@@ -277,6 +304,97 @@ static void test_round_trip(void) {
         nssdb_close(db);
 }
 
+/* What the provider sends never reaches a terminal as a control through the db. */
+static void test_controls_kept_out(void) {
+        struct nssdb_user_in u[] = {
+                { "alice", 200001, "Alice \xc2\x9b" "31m\xe2\x80\xae" "Liddell\x1b\x7f\x9b\xe2\x81\xa6!", NULL, 0 },
+                { "bob", 200002, "\xc2\x9b\xe2\x80\xae", NULL, 0 },
+                { "j\xc3\xb6rg", 200003, "J\xc3\xb6rg", NULL, 0 },
+        };
+        struct nssdb_user_in bad_user = { "ev\xc2\x9bil", 200004, NULL, NULL, 0 };
+        struct nssdb_group_in bad_groups[] = { { "admins\xe2\x80\xae", 300001 } };
+        struct nssdb *db = NULL;
+        struct nssdb_user_view v;
+
+        CHECK_INT(nssdb_write(db_path, &settings, &bad_user, 1, NULL, 0), -EINVAL);
+        CHECK_INT(nssdb_write(db_path, &settings, u, 1, bad_groups, 1), -EINVAL);
+        CHECK_INT(nssdb_write(db_path, &settings, u, ELEMENTSOF(u), NULL, 0), 0);
+        CHECK_INT(nssdb_open(db_path, &db, NULL), 0);
+        if (!db)
+                return;
+        CHECK_INT(nssdb_user_by_name(db, "alice", &v), 0);
+        CHECK_STR(v.gecos, "Alice 31mLiddell!");
+        CHECK_INT(nssdb_user_by_name(db, "bob", &v), 0);
+        CHECK_STR(v.gecos, "");
+        CHECK_INT(nssdb_user_by_name(db, "j\xc3\xb6rg", &v), 0);
+        CHECK_STR(v.gecos, "J\xc3\xb6rg");
+        nssdb_close(db);
+}
+
+/* Which never-seen names NSS may synthesise travels in the header. */
+static void test_synth_settings(void) {
+        char *const names[] = { (char *) "zoe@partner.org", (char *) "dave", (char *) "erin@example.com",
+                                (char *) "dave", NULL };
+        char *const same[] = { (char *) "dave", (char *) "erin@example.com", (char *) "zoe@partner.org", NULL };
+        char *const fewer[] = { (char *) "dave", (char *) "erin@example.com", NULL };
+        char *const bad[] = { (char *) "ev\xc2\x9bil", NULL };
+        struct nssdb_settings s2 = settings, got;
+        struct nssdb *db = NULL;
+
+        /* Nothing listed and no open policy: nobody. */
+        CHECK_INT(write3(), 0);
+        CHECK_INT(nssdb_open(db_path, &db, NULL), 0);
+        if (!db)
+                return;
+        CHECK(!nssdb_synth_admits(db, "dave", "dave@example.com"));
+        nssdb_settings_get(db, &got);
+        CHECK(!got.synth_any);
+        CHECK(got.synth_names == NULL);
+        nssdb_close(db);
+        db = NULL;
+
+        s2.synth_names = bad;
+        CHECK_INT(nssdb_write(db_path, &s2, users3, ELEMENTSOF(users3), groups2, ELEMENTSOF(groups2)), -EINVAL);
+        s2.synth_names = names;
+        CHECK_INT(nssdb_write(db_path, &s2, users3, ELEMENTSOF(users3), groups2, ELEMENTSOF(groups2)), 0);
+        CHECK_INT(nssdb_open(db_path, &db, NULL), 0);
+        if (!db)
+                return;
+        CHECK(nssdb_synth_admits(db, "dave", "dave@example.com"));
+        CHECK(nssdb_synth_admits(db, "erin", "erin@example.com"));
+        CHECK(nssdb_synth_admits(db, "zoe@partner.org", "zoe@partner.org"));
+        CHECK(nssdb_synth_admits(db, NULL, "zoe@partner.org"));
+        CHECK(!nssdb_synth_admits(db, "mallory", "mallory@example.com"));
+        CHECK(!nssdb_synth_admits(db, "dav", "dav@example.com"));
+        CHECK(!nssdb_synth_admits(db, "zoe", "zoe@example.com"));
+        CHECK(!nssdb_synth_admits(NULL, "dave", "dave@example.com"));
+        /* A set: order and duplicates do not matter, contents and synth_any do. */
+        CHECK(nssdb_settings_equal(db, &s2));
+        s2.synth_names = same;
+        CHECK(nssdb_settings_equal(db, &s2));
+        s2.synth_names = fewer;
+        CHECK(!nssdb_settings_equal(db, &s2));
+        s2.synth_names = NULL;
+        CHECK(!nssdb_settings_equal(db, &s2));
+        s2.synth_names = same;
+        s2.synth_any = true;
+        CHECK(!nssdb_settings_equal(db, &s2));
+        nssdb_close(db);
+        db = NULL;
+
+        /* Admitted by group, role or "*": every name of the mapped domains. */
+        s2.synth_names = NULL;
+        CHECK_INT(nssdb_write(db_path, &s2, users3, ELEMENTSOF(users3), groups2, ELEMENTSOF(groups2)), 0);
+        CHECK_INT(nssdb_open(db_path, &db, NULL), 0);
+        if (!db)
+                return;
+        nssdb_settings_get(db, &got);
+        CHECK(got.synth_any);
+        CHECK(nssdb_synth_admits(db, "mallory", "mallory@example.com"));
+        CHECK(nssdb_settings_equal(db, &s2));
+        nssdb_close(db);
+}
+
 static void test_empty_and_no_domain(void) {
         struct nssdb_settings s2 = settings, got;
         struct nssdb *db = NULL;
@@ -356,8 +474,6 @@ static void test_duplicates_refused(void) {
         u[1].name = "b:ob";
         CHECK_INT(nssdb_write(db_path, &settings, u, 2, g, 2), -EINVAL);
         u[1].name = "bob";
-        u[1].gecos = "line\nbreak";
-        CHECK_INT(nssdb_write(db_path, &settings, u, 2, g, 2), -EINVAL);
         u[1].gecos = "a:b";
         CHECK_INT(nssdb_write(db_path, &settings, u, 2, g, 2), -EINVAL);
         u[1].gecos = NULL;
@@ -460,13 +576,18 @@ static void test_corruption(void) {
         buf[0] = 'X';
         fix_crcs(buf, len);
         CHECK_INT(open_raw(buf, len), -EBADMSG);
-        /* Version 1 (no generations) and any later one are refused, so the writer rebuilds. */
+        /* Versions 1 (no generations), 2 (no policy for synthesised users) and any later one are
+         * refused, so the writer rebuilds. */
         memcpy(buf, orig, len);
         buf[OFF_VERSION] = 1;
         fix_crcs(buf, len);
         CHECK_INT(open_raw(buf, len), -EBADMSG);
         memcpy(buf, orig, len);
-        buf[OFF_VERSION] = 3;
+        buf[OFF_VERSION] = 2;
+        fix_crcs(buf, len);
+        CHECK_INT(open_raw(buf, len), -EBADMSG);
+        memcpy(buf, orig, len);
+        buf[OFF_VERSION] = 4;
         fix_crcs(buf, len);
         CHECK_INT(open_raw(buf, len), -EBADMSG);
 
@@ -744,6 +865,8 @@ int main(void) {
 
         RUN(test_crc32c);
         RUN(test_names);
+        RUN(test_controls_kept_out);
+        RUN(test_synth_settings);
         RUN(test_delta_path);
         RUN(test_round_trip);
         RUN(test_empty_and_no_domain);
