@@ -1227,16 +1227,23 @@ static void domains_free(char **v) {
         free(v); /* the strings point into the configuration */
 }
 
-/* The domains of allow_users entries, for synthesised NSS entries. */
+/* The domains of allow_users entries and which never-seen users the policy could admit, for synthesised NSS entries. */
 static int settings_init(const struct cloudauth_config *c, struct nssdb_settings *s, char ***ret_domains) {
-        size_t n = 0;
-        char **d = calloc(strv_length(c->allow_users) + 1, sizeof(char *));
+        size_t n = 0, n_names = 0, len = strv_length(c->allow_users);
+        /* One allocation: the domains, then the names NSS may synthesise (both point into c). */
+        char **d = calloc(2 * (len + 1), sizeof(char *)), **names = d ? d + len + 1 : NULL;
+        bool any = strv_length(c->allow_groups) > 0 || strv_length(c->allow_roles) > 0;
 
         if (!d)
                 return -ENOMEM;
         for (char **u = c->allow_users; u && *u; u++) {
                 char *at = strrchr(*u, '@');
                 bool dup = false;
+
+                if (streq(*u, "*"))
+                        any = true;
+                else if (nssdb_name_valid(*u))
+                        names[n_names++] = *u;
 
                 /* Only domains the index can hold: one bad allow_users entry must not fail every write. */
                 if (!at || !at[1] || !nssdb_name_valid(at + 1))
@@ -1254,6 +1261,8 @@ static int settings_init(const struct cloudauth_config *c, struct nssdb_settings
                 .uid_max = c->uid_max,
                 .home = c->home,
                 .shell = c->shell,
+                .synth_any = any,
+                .synth_names = names,
         };
         *ret_domains = d;
         return 0;
