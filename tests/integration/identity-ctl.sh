@@ -61,13 +61,13 @@ rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "an unknown subcommand exited 0"
 
-# forget: her record goes, nss.db no longer enumerates her; by name she
-# still resolves to the synthesised entry (same UID, no groups), by design.
+# forget: her record goes, and nss.db no longer knows her, by name or UID:
+# a name nobody is logged in with is free outside sshd's own lookup.
 out=$(ctl user forget alice) || fail "forget failed: $out"
 grep -q '^Forgot alice\.' <<<"$out" || fail "forget: $out"
 [[ ! -e "$T/state/users/$uid.json" ]] || fail "the record is still there"
 [[ "$(cached_users | cut -d: -f1)" == bob ]] || fail "enumeration after forget: $(cached_users)"
-expect_getent "alice:*:$uid:$uid::/home/alice:/bin/bash" passwd alice
+expect_getent_absent passwd alice
 expect_getent_absent passwd "$uid"
 expect_getent_absent group linux-admins@example.com
 grep -q '^1 user cached\.$' <<<"$(ctl user list)" || fail "list after forget: $(ctl user list)"

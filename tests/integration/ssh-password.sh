@@ -1,7 +1,7 @@
 #!/bin/bash
 # Debian's own sshd with our PAM and NSS modules: a password typed at
 # keyboard-interactive logs a never-seen user in (NSS synthesises the entry
-# sshd needs, PAM authenticates and stores it), and again from the cache with
+# sshd needs for its own lookup only, PAM authenticates and stores it), and again from the cache with
 # the role's groups; a wrong password and a user outside allow_groups are
 # refused; local accounts never reach the provider.
 source "$(dirname "$0")/lib.sh"
@@ -10,9 +10,10 @@ ns_enter "$@"
 e2e_require sshd client
 idp_start
 e2e_setup
-# allow_users names a partner of other.example, so NSS synthesises that
-# domain's users too, and sshd hands carol's password to PAM instead of
-# replacing it as it does for names it cannot resolve.
+# allow_users names a partner of other.example, so NSS maps that domain's
+# users too and, as allow_groups could admit them, synthesises them for sshd,
+# which hands carol's password to PAM instead of replacing it as it does for
+# names it cannot resolve.
 CFG_ACCESS=$'allow_groups = linux-users\nallow_users = dave@other.example' \
         e2e_config "" "[role admin]" "groups = linux-admins" "unix_groups = sudo"
 e2e_pam_service sshd debug
@@ -23,9 +24,9 @@ pw=$(password_of alice@example.com)
 sudo_gid=$(getent group sudo | cut -d: -f3)
 [[ -n "$sudo_gid" ]] || skip "this system has no group sudo"
 
-# First login: nobody is cached, NSS answers for alice by synthesis.
-entry=$(getent passwd alice) || fail "NSS does not synthesise alice before her first login"
-uid=$(cut -d: -f3 <<<"$entry")
+# First login: nobody is cached; alice exists for sshd only, under the UID her login keeps.
+entry=$(getent passwd alice) && fail "alice exists for getent before her first login: $entry"
+uid=$(uid_of alice@example.com)
 [[ -z "$(getent group linux-admins@example.com)" ]] || fail "the IdP group linux-admins exists before anyone logged in"
 
 syslog_mark
@@ -67,7 +68,7 @@ sshd_log_new | grep -q 'Failed keyboard-interactive/pam for alice' ||
         fail "sshd did not log the failed login: $(sshd_log_new | tail -n 5)"
 
 # carol authenticates at the provider, but no rule lets her in.
-getent passwd carol@other.example >/dev/null || fail "NSS does not synthesise carol@other.example"
+entry=$(getent passwd carol@other.example) && fail "carol@other.example exists for getent: $entry"
 syslog_mark
 ssh_run carol@other.example "$(password_of carol@other.example)" 'id -un'
 expect_ssh_refused "carol, who is in no allowed group"
