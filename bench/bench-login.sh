@@ -2,8 +2,9 @@
 # A whole password login through pamtester and the PAM module, against a bare
 # curl password-grant request to the same provider, in the same run.
 # Both are one new process doing one TLS handshake and one token request;
-# the module adds loading itself, reading the config, the cached discovery
-# and JWKS, verifying the ID token and the access policy.
+# the module adds loading itself and executing its login helper, which reads
+# the config, the cached discovery and JWKS, verifies the ID token and applies
+# the access policy.
 # usage: bench/bench-login.sh [BUILDDIR] [ROUNDS]
 set -euo pipefail
 # As root, the login goes through the real /etc/pam.d: a private mount
@@ -16,7 +17,12 @@ top="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:-$top/build}" && pwd)"
 rounds="${2:-40}"
 module="$build/pam/pam_cloudauth.so"
+helper="$build/helper/cloudauth-auth"
 [ -f "$module" ] || { echo "bench-login: build $module first" >&2; exit 1; }
+# The module executes its login helper for every call; a tree built before
+# the helper existed has none, and runs everything in the module.
+helper_arg=""
+[ -x "$helper" ] && helper_arg="helper=$helper"
 command -v pamtester >/dev/null || { echo "bench-login: pamtester is missing" >&2; exit 1; }
 
 work="$(mktemp -d /tmp/cloudauth-bench.XXXXXX)"
@@ -36,8 +42,8 @@ allow_groups = linux-users
 state_dir = $work/state
 cache_dir = $work/cache
 CONF
-printf 'auth required %s config=%s\naccount required %s config=%s\n' \
-        "$module" "$work/cloudauth.conf" "$module" "$work/cloudauth.conf" >"$work/pam.d/bench"
+printf 'auth required %s config=%s %s\naccount required %s config=%s %s\n' \
+        "$module" "$work/cloudauth.conf" "$helper_arg" "$module" "$work/cloudauth.conf" "$helper_arg" >"$work/pam.d/bench"
 
 if [ -n "${CLOUDAUTH_BENCH_NS:-}" ]; then
         mount --bind "$work/pam.d" /etc/pam.d
