@@ -7,6 +7,7 @@
 #include "identity.h"
 #include "json-util.h"
 #include "macro.h"
+#include "nssdb.h"
 
 #define LOGIN_NAME_MAX_LEN 256
 #define CLAIM_LIST_MAX 4096
@@ -23,7 +24,8 @@ static bool name_is_valid(const char *s) {
                 if (n >= LOGIN_NAME_MAX_LEN)
                         return false;
         }
-        return true;
+        /* No C1 control, bidirectional override or broken UTF-8: such a name would reach terminals. */
+        return nssdb_text_safe(s);
 }
 
 static char *strdup_lower(const char *s) {

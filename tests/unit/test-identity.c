@@ -33,11 +33,19 @@ static void test_login_names(void) {
         n = (char *) "untouched";
         CHECK_INT(identity_login_to_idp_name(c, "", &n), -EINVAL);
         CHECK_INT(identity_login_to_idp_name(c, "a b", &n), -EINVAL);
+        /* CSI as C1, a right-to-left override, and a lone 0x9b byte. */
+        CHECK_INT(identity_login_to_idp_name(c, "ali\xc2\x9b" "2Jce", &n), -EINVAL);
+        CHECK_INT(identity_login_to_idp_name(c, "ali\xe2\x80\xae" "ecila", &n), -EINVAL);
+        CHECK_INT(identity_login_to_idp_name(c, "ali\x9b" "ce", &n), -EINVAL);
         CHECK_INT(identity_login_to_idp_name(c, "a:b", &n), -EINVAL);
         CHECK_INT(identity_login_to_idp_name(c, "a/b", &n), -EINVAL);
         CHECK_INT(identity_login_to_idp_name(c, "a\nb", &n), -EINVAL);
         CHECK_INT(identity_login_to_idp_name(c, "-rf", &n), -EINVAL);
         CHECK_STR(n, "untouched");
+        /* Other scripts are names like any other. */
+        CHECK_INT(identity_login_to_idp_name(c, "zo\xc3\xab", &n), 0);
+        CHECK_STR(n, "zo\xc3\xab@example.com");
+        free(n);
 
         CHECK_INT(identity_idp_to_local_name(c, "Alice@example.com", &n), 0);
         CHECK_STR(n, "alice");
