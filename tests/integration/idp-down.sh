@@ -6,7 +6,8 @@ ns_enter "$@"
 require_module
 idp_start
 CFG_TIMEOUT=3 write_config
-pam_service login no_offline
+# nodelay: what is timed here is the request timeout, not the failure delay.
+pam_service login no_offline nodelay
 pw=$(password_of alice@example.com)
 
 # Once with discovery and JWKS cached, once with nothing cached.

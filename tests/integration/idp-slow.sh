@@ -6,7 +6,8 @@ ns_enter "$@"
 require_module
 idp_start
 CFG_TIMEOUT=2 write_config
-pam_service login no_offline
+# nodelay: what is timed here is the request timeout, not the failure delay.
+pam_service login no_offline nodelay
 pw=$(password_of alice@example.com)
 
 idp_admin "/__test/delay?ms=8000"
