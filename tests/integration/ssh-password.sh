@@ -72,8 +72,8 @@ entry=$(getent passwd carol@other.example) && fail "carol@other.example exists f
 syslog_mark
 ssh_run carol@other.example "$(password_of carol@other.example)" 'id -un'
 expect_ssh_refused "carol, who is in no allowed group"
-expect_syslog 'pam_cloudauth\(sshd:account\): user=carol@other\.example account=[^ ]+ result=denied reason="[^"]+"' \
-        "carol's account denial"
+expect_syslog 'pam_cloudauth\(sshd:auth\): user=carol@other\.example account=[^ ]+ result=denied reason="[^"]+"' \
+        "carol's denial, already when she authenticates"
 expect_syslog 'pam_cloudauth\(sshd:auth\): user=carol@other\.example flow=password result=success .*allowed=no' \
         "carol's successful authentication"
 
