@@ -89,4 +89,19 @@ ctl --json user list >"$T/list.json" 2>&1 || fail "--json user list: $(cat "$T/l
 inert "$T/list.json" "--json user list"
 [[ $(json_get '[u["name"] for u in d]' "$T/list.json") == "['mallory']" ]] ||
         fail "--json user list: $(cat "$T/list.json")"
+
+# 4. What every process sees through NSS: getent and id show mallory, her
+# display name without the controls, and no group named with them.
+require_nss_module
+getent_run passwd mallory
+[[ $GETENT_RC -eq 0 ]] || fail "getent passwd mallory: exit $GETENT_RC: $GETENT_OUT"
+printf '%s\n' "$GETENT_OUT" >"$T/getent.out"
+inert "$T/getent.out" "getent passwd"
+[[ "$(cut -d: -f5 <<<"$GETENT_OUT")" == "Mallory exe.txt" || "$(cut -d: -f5 <<<"$GETENT_OUT")" == "Mallory [2J31mexe.txt" ]] ||
+        fail "getent passwd mallory shows the display name as '$(cut -d: -f5 <<<"$GETENT_OUT")'"
+getent_run group
+printf '%s\n' "$GETENT_OUT" >"$T/groups.out"
+inert "$T/groups.out" "getent group"
+nss_glibc_run id mallory >"$T/id.out" 2>&1 || fail "id mallory: $(cat "$T/id.out")"
+inert "$T/id.out" "id"
 pass
