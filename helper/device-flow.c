@@ -27,7 +27,7 @@
 struct waiter {
         struct helper *h;
         struct provider *p;
-        const struct device_authorization *a;
+        const struct device_authorization *a; /* set once the code is shown */
         long long last_prompt_ms;
         const char *ended; /* why the person's side ended, when it did */
 };
@@ -133,88 +133,43 @@ static int device_text(const struct cloudauth_config *c, const char *user, const
         return 0;
 }
 
-enum proto_code device_flow_login(struct helper *h, const struct cloudauth_config *c, struct login_result *ret) {
+/* The code is issued: the text and the Enter prompt go out together, and stay open while the helper polls. */
+static int waiter_show(void *userdata, const struct device_authorization *a) {
+        struct waiter *w = userdata;
         _cleanup_free_ char *text = NULL;
-        struct device_authorization a = {0};
-        struct oauth_tokens tokens = {0};
-        struct pkce pkce = {0};
+        int r;
+
+        w->a = a;
+        if ((r = device_text(w->p->config, w->h->user, a, &text)) < 0)
+                return r;
+        log_info(&w->h->log, "user=%s flow=device code issued, expires in %u s, polling every %u s", w->h->user,
+                 a->expires_in, a->interval);
+        w->last_prompt_ms = now_ms();
+        if (conv_send_prompt(&w->h->conv, text, ENTER_PROMPT, true, false) < 0) {
+                w->ended = "the conversation is gone";
+                return -ECANCELED;
+        }
+        return 0;
+}
+
+enum proto_code device_flow_login(struct helper *h, const struct cloudauth_config *c, struct login_result *ret) {
         struct provider p;
-        struct waiter w = { .h = h, .p = &p, .a = &a };
-        struct device_wait wait = { .sleep_ms = waiter_sleep, .userdata = &w };
-        enum proto_code code = PROTO_CODE_SUCCESS;
-        unsigned polls = 0;
-        bool use_pkce;
+        struct waiter w = { .h = h, .p = &p };
+        struct login_device_ui ui = { .show = waiter_show, .sleep_ms = waiter_sleep, .userdata = &w };
         int r;
 
         *ret = (struct login_result) {0};
         if (provider_init(&p, c, &h->log) < 0)
                 return PROTO_CODE_BUF_ERR;
-
-        if ((r = provider_load_metadata(&p, false)) < 0 || (r = provider_load_jwks(&p, false)) < 0) {
-                ret->status = LOGIN_UNAVAILABLE;
-                ret->reason = r == -EKEYREJECTED ? "TLS certificate of the provider could not be verified"
-                                                 : "provider unreachable";
-                goto out;
-        }
-
-        use_pkce = device_wants_pkce(&p);
-        if (use_pkce && pkce_generate(&pkce) < 0) {
-                code = PROTO_CODE_BUF_ERR;
-                goto out;
-        }
-
-        r = device_start(&p, use_pkce ? &pkce : NULL, &a, &ret->oauth);
-        if (r == -ENOMEM) {
-                code = PROTO_CODE_BUF_ERR;
-                goto out;
-        }
-        if (r < 0 || ret->oauth != OAUTH_OK) {
-                if (ret->oauth == OAUTH_OK)
-                        ret->oauth = OAUTH_PROTOCOL_ERROR;
-                ret->status = login_status_from_oauth(ret->oauth);
-                ret->reason = oauth_result_to_string(ret->oauth);
-                goto out;
-        }
-
-        if (device_text(c, h->user, &a, &text) < 0) {
-                code = PROTO_CODE_BUF_ERR;
-                goto out;
-        }
-        log_info(&h->log, "user=%s flow=device code issued, expires in %u s, polling every %u s", h->user,
-                 a.expires_in, a.interval);
-        w.last_prompt_ms = now_ms();
-        if (conv_send_prompt(&h->conv, text, ENTER_PROMPT, true, false) < 0) {
-                code = PROTO_CODE_CONV_ERR;
-                goto out;
-        }
-
-        r = device_wait_for_tokens(&p, &a, use_pkce ? &pkce : NULL, &wait, &tokens, &ret->oauth, &polls);
+        r = login_device(&p, h->user, &ui, ret);
+        provider_done(&p);
+        if (r == -ENOMEM)
+                return PROTO_CODE_BUF_ERR;
         if (r == -ECANCELED) {
-                log_warn(&h->log, "user=%s flow=device result=abandoned reason=\"%s\"", h->user,
-                         strempty(w.ended));
+                log_warn(&h->log, "user=%s flow=device result=abandoned reason=\"%s\"", h->user, strempty(w.ended));
                 if (w.ended && strstr(w.ended, "end of input"))
                         (void) conv_error(&h->conv, "No answer from the terminal: the device login was abandoned.");
-                code = PROTO_CODE_CONV_ERR;
-                goto out;
+                return PROTO_CODE_CONV_ERR;
         }
-        if (r == -ENOMEM) {
-                code = PROTO_CODE_BUF_ERR;
-                goto out;
-        }
-        if (ret->oauth != OAUTH_OK) {
-                ret->status = login_status_from_oauth(ret->oauth);
-                ret->reason = oauth_result_to_string(ret->oauth);
-                goto out;
-        }
-
-        if (login_verify_tokens(&p, h->user, tokens.id_token, NULL, ret) < 0)
-                code = PROTO_CODE_BUF_ERR;
-
-out:
-        ret->n_requests = p.n_requests;
-        oauth_tokens_done(&tokens);
-        device_authorization_done(&a);
-        pkce_done(&pkce);
-        provider_done(&p);
-        return code;
+        return PROTO_CODE_SUCCESS;
 }

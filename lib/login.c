@@ -178,6 +178,66 @@ int login_verify_tokens(struct provider *p, const char *typed_user, const char *
         return r;
 }
 
+static void login_refused(struct login_result *ret, enum oauth_result o) {
+        if (o == OAUTH_OK)
+                o = OAUTH_PROTOCOL_ERROR;
+        ret->oauth = o;
+        ret->status = login_status_from_oauth(o);
+        ret->reason = oauth_result_to_string(o);
+}
+
+int login_device(struct provider *p, const char *typed_user, const struct login_device_ui *ui,
+                 struct login_result *ret) {
+        struct device_authorization a = {0};
+        struct oauth_tokens tokens = {0};
+        struct pkce pkce = {0};
+        struct device_wait wait = { .sleep_ms = ui->sleep_ms, .userdata = ui->userdata };
+        unsigned requests_before = p->n_requests, polls = 0;
+        bool use_pkce;
+        int r;
+
+        *ret = (struct login_result) {0};
+        if (login_prepare_provider(p, ret) < 0) {
+                r = 0;
+                goto out;
+        }
+        use_pkce = device_wants_pkce(p);
+        if (use_pkce && (r = pkce_generate(&pkce)) < 0)
+                goto out;
+
+        r = device_start(p, use_pkce ? &pkce : NULL, &a, &ret->oauth);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0 || ret->oauth != OAUTH_OK) {
+                login_refused(ret, ret->oauth);
+                r = 0;
+                goto out;
+        }
+        log_debug(p->log, "device flow: code issued, expires in %u s, polling every %u s", a.expires_in, a.interval);
+        if (ui->show && (r = ui->show(ui->userdata, &a)) < 0) {
+                r = -ECANCELED;
+                goto out;
+        }
+
+        r = device_wait_for_tokens(p, &a, use_pkce ? &pkce : NULL, &wait, &tokens, &ret->oauth, &polls);
+        if (r == -ENOMEM || r == -ECANCELED)
+                goto out;
+        if (r < 0 || ret->oauth != OAUTH_OK) {
+                login_refused(ret, ret->oauth);
+                r = 0;
+                goto out;
+        }
+        log_debug(p->log, "device flow: tokens after %u token requests", polls);
+        r = login_verify_tokens(p, typed_user, tokens.id_token, NULL, ret);
+
+out:
+        oauth_tokens_done(&tokens);
+        device_authorization_done(&a);
+        pkce_done(&pkce);
+        ret->n_requests = p->n_requests - requests_before;
+        return r == -ENOMEM || r == -ECANCELED ? r : 0;
+}
+
 int login_password(struct provider *p, const char *typed_user, const char *password, struct login_result *ret) {
         _cleanup_free_ char *idp_name = NULL;
         struct oauth_tokens tokens = {0};

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "device.h"
 #include "config.h"
 #include "identity.h"
 #include "jwt.h"
@@ -66,6 +67,25 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
  */
 int login_verify_tokens(struct provider *p, const char *typed_user, const char *id_token, const char *nonce,
                         struct login_result *ret);
+
+/* How a device login reaches the person: the PAM conversation, or cloudauthctl's terminal. */
+struct login_device_ui {
+        /* The code is issued: show it (the URI and code are printable ASCII). < 0 ends the login. */
+        int (*show)(void *userdata, const struct device_authorization *a);
+        /* Wait ms between token requests; < 0 ends the login. NULL: nanosleep. */
+        int (*sleep_ms)(void *userdata, unsigned ms);
+        void *userdata;
+};
+
+/*
+ * The device login (RFC 8628), the one code path for PAM and cloudauthctl:
+ * discovery and keys, PKCE when wanted, the device authorization, ui->show,
+ * polling at the provider's interval until approval, refusal or expiry, then
+ * login_verify_tokens for typed_user (NULL: any account). Same contract as
+ * login_password, and -ECANCELED when the ui ended the login.
+ */
+int login_device(struct provider *p, const char *typed_user, const struct login_device_ui *ui,
+                 struct login_result *ret);
 
 /*
  * Call after every online login, whatever its result.

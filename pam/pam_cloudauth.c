@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <signal.h>
@@ -505,6 +506,28 @@ static int user_get(pam_handle_t *pamh, const char **ret) {
         return PAM_SUCCESS;
 }
 
+/*
+ * A name in /etc/passwd itself is never ours, whatever else the helper
+ * would find: answered here, without starting it, since every local su,
+ * sudo and login passes through this module too. Read directly, since NSS
+ * answers for cloudauth's own users as well.
+ */
+static bool user_in_etc_passwd(const char *user) {
+        struct passwd pw, *result;
+        char buf[4096];
+        FILE *f;
+        int r;
+
+        f = fopen("/etc/passwd", "re");
+        if (!f)
+                return false;
+        while ((r = fgetpwent_r(f, &pw, buf, sizeof(buf), &result)) == 0)
+                if (streq(result->pw_name, user))
+                        break;
+        fclose(f);
+        return r == 0;
+}
+
 _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         struct module_args args;
         const char *user;
@@ -518,6 +541,11 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
         r = user_get(pamh, &user);
         if (r != PAM_SUCCESS)
                 return r;
+        if (user_in_etc_passwd(user)) {
+                if (args.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "user=%s result=ignored reason=\"a local account\"", user);
+                return PAM_USER_UNKNOWN;
+        }
         return helper_call(pamh, &args, PROTO_OP_AUTHENTICATE, user);
 }
 
@@ -546,5 +574,7 @@ _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const cha
                            user, v->local_user);
                 return PAM_SUCCESS;
         }
+        if (user_in_etc_passwd(user))
+                return PAM_USER_UNKNOWN;
         return helper_call(pamh, &args, PROTO_OP_ACCOUNT, user);
 }

@@ -442,74 +442,53 @@ static FILE *progress_stream(const struct ctl_options *o) {
         return o->json ? stderr : stdout;
 }
 
-static int login_device_run(const struct ctl_options *o, struct provider *p, const char *user,
-                            struct login_result *res) {
-        const struct cloudauth_config *c = p->config;
-        FILE *out = progress_stream(o);
-        struct device_authorization a = {0};
-        struct oauth_tokens tokens = {0};
+struct device_show {
+        const struct cloudauth_config *config;
+        struct provider *provider;
+        const char *user;
+        FILE *out;
+};
+
+static int device_show(void *userdata, const struct device_authorization *a) {
+        struct device_show *d = userdata;
+        const struct cloudauth_config *c = d->config;
         _cleanup_free_ char *qr = NULL;
-        struct pkce pkce = {0};
         char until[32] = "";
-        unsigned polls = 0;
         struct tm tm;
-        bool use_pkce;
         long left;
-        int r;
 
-        if (provider_ready(p, res) < 0)
-                return 0;
-        use_pkce = device_wants_pkce(p);
-        if (use_pkce && (r = pkce_generate(&pkce)) < 0)
-                return r;
-
-        r = device_start(p, use_pkce ? &pkce : NULL, &a, &res->oauth);
-        if (r == -ENOMEM)
-                goto out;
-        if (r < 0 || res->oauth != OAUTH_OK) {
-                login_fail(res, res->oauth, NULL);
-                r = 0;
-                goto out;
-        }
-
-        if (c->qr && a.verification_uri_complete && qr_render_utf8(a.verification_uri_complete, &qr) < 0)
+        if (c->qr && a->verification_uri_complete && qr_render_utf8(a->verification_uri_complete, &qr) < 0)
                 qr = NULL; /* the link and the code work without it */
-        left = (long) a.expires_at - (long) p->clock();
+        left = (long) a->expires_at - (long) d->provider->clock();
         if (left < 0)
                 left = 0;
-        if (localtime_r(&a.expires_at, &tm))
+        if (localtime_r(&a->expires_at, &tm))
                 strftime(until, sizeof(until), " (at %H:%M:%S)", &tm);
-        fputs("Sign in to ", out);
-        put_text(out, c->app_name);
-        if (user) {
-                fputs(" as ", out);
-                put_text(out, user);
+        fputs("Sign in to ", d->out);
+        put_text(d->out, c->app_name);
+        if (d->user) {
+                fputs(" as ", d->out);
+                put_text(d->out, d->user);
         }
-        fputs(":\n  open     ", out);
-        put_text(out, a.verification_uri);
-        fputs("\n  and enter the code  ", out);
-        put_text(out, a.user_code);
-        fputc('\n', out);
+        fputs(":\n  open     ", d->out);
+        put_text(d->out, a->verification_uri);
+        fputs("\n  and enter the code  ", d->out);
+        put_text(d->out, a->user_code);
+        fputc('\n', d->out);
         if (qr)
-                fprintf(out, "or scan this code with your phone:\n%s", qr);
-        fprintf(out, "The code expires in %ld:%02ld%s. Waiting for the sign-in...\n", left / 60, left % 60, until);
-        fflush(out);
+                fprintf(d->out, "or scan this code with your phone:\n%s", qr);
+        fprintf(d->out, "The code expires in %ld:%02ld%s. Waiting for the sign-in...\n", left / 60, left % 60, until);
+        fflush(d->out);
+        return 0;
+}
 
-        r = device_wait_for_tokens(p, &a, use_pkce ? &pkce : NULL, NULL, &tokens, &res->oauth, &polls);
-        if (r == -ENOMEM)
-                goto out;
-        if (r < 0 || res->oauth != OAUTH_OK) {
-                login_fail(res, res->oauth, NULL);
-                r = 0;
-                goto out;
-        }
-        log_debug(p->log, "device flow: tokens after %u token requests", polls);
-        r = login_verify_tokens(p, user, tokens.id_token, NULL, res);
+/* The same device login the PAM module's helper runs; only the way it shows the code differs. */
+static int login_device_run(const struct ctl_options *o, struct provider *p, const char *user,
+                            struct login_result *res) {
+        struct device_show d = { .config = p->config, .provider = p, .user = user, .out = progress_stream(o) };
+        struct login_device_ui ui = { .show = device_show, .userdata = &d };
+        int r = login_device(p, user, &ui, res);
 
-out:
-        oauth_tokens_done(&tokens);
-        device_authorization_done(&a);
-        pkce_done(&pkce);
         return r == -ENOMEM ? r : 0;
 }
 
