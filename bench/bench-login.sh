@@ -44,6 +44,11 @@ cache_dir = $work/cache
 CONF
 printf 'auth required %s config=%s %s\naccount required %s config=%s %s\n' \
         "$module" "$work/cloudauth.conf" "$helper_arg" "$module" "$work/cloudauth.conf" "$helper_arg" >"$work/pam.d/bench"
+# What the helper alone costs: the account phase for a name nobody has, which
+# starts it, reads the configuration and the store, and makes no request;
+# against the same pamtester run through pam_permit.
+printf 'account required %s config=%s %s\n' "$module" "$work/cloudauth.conf" "$helper_arg" >"$work/pam.d/bench-account"
+printf 'account required pam_permit.so\n' >"$work/pam.d/bench-permit"
 
 if [ -n "${CLOUDAUTH_BENCH_NS:-}" ]; then
         mount --bind "$work/pam.d" /etc/pam.d
@@ -51,11 +56,18 @@ if [ -n "${CLOUDAUTH_BENCH_NS:-}" ]; then
         pam_login() {
                 echo "alice-Pa55word" | pamtester bench alice@example.com authenticate acct_mgmt >/dev/null 2>&1
         }
+        pam_account() { # SERVICE
+                pamtester "$1" nobody-here acct_mgmt >/dev/null 2>&1 || true
+        }
 else
         stack="pam_wrapper (not root)"
         pam_login() {
                 echo "alice-Pa55word" | LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$work/pam.d" \
                         pamtester bench alice@example.com authenticate acct_mgmt >/dev/null 2>&1
+        }
+        pam_account() { # SERVICE
+                LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$work/pam.d" \
+                        pamtester "$1" nobody-here acct_mgmt >/dev/null 2>&1 || true
         }
 fi
 
@@ -82,6 +94,13 @@ for ((i = 0; i < rounds; i++)); do
         curl_times+=($((t2 - t1)))
 done
 
+account_times=() permit_times=()
+for ((i = 0; i < rounds; i++)); do
+        t0=$(now_us); pam_account bench-account; t1=$(now_us); pam_account bench-permit; t2=$(now_us)
+        account_times+=($((t1 - t0)))
+        permit_times+=($((t2 - t1)))
+done
+
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 pam_med=$(median "${pam_times[@]}")
 curl_med=$(median "${curl_times[@]}")
@@ -90,5 +109,10 @@ others=$(grep -vc '^POST /token ' "$REQUEST_LOG" || true)
 awk -v p="$pam_med" -v c="$curl_med" -v n="$rounds" 'BEGIN {
         printf "password login through pamtester: median %.2f ms; bare curl password grant: median %.2f ms; ratio %.2f (%d rounds)\n",
                 p / 1000, c / 1000, p / c, n }'
+acc_med=$(median "${account_times[@]}")
+permit_med=$(median "${permit_times[@]}")
+awk -v a="$acc_med" -v p="$permit_med" 'BEGIN {
+        printf "account phase for an unknown name: median %.2f ms; the same pamtester through pam_permit: median %.2f ms; difference %.2f ms\n",
+                a / 1000, p / 1000, (a - p) / 1000 }'
 echo "PAM stack: $stack"
 echo "provider requests: $tokens token requests for $((2 * rounds + 2)) logins, $others others (discovery and JWKS, fetched once)"
