@@ -22,6 +22,7 @@
 
 #include "helper.h"
 #include "macro.h"
+#include "sandbox.h"
 
 /* From exec to START; the module sends it at once. */
 #define HELPER_START_TIMEOUT_MS 10000
@@ -56,33 +57,12 @@ static bool ids_all_root(void) {
  * caller controlled may survive into the code that talks to the network.
  */
 static int sandbox_self(void) {
-        static const struct { int resource; rlim_t value; } limits[] = {
-                { RLIMIT_CORE, 0 },                /* no core file holds a password */
-                { RLIMIT_FSIZE, RLIM_INFINITY },   /* a small limit would truncate the store's files */
-                { RLIMIT_CPU, RLIM_INFINITY },
-                { RLIMIT_DATA, RLIM_INFINITY },
-                { RLIMIT_AS, RLIM_INFINITY },
-                { RLIMIT_STACK, 8 * 1024 * 1024 },
-                { RLIMIT_NOFILE, 1024 },
-                { RLIMIT_NPROC, RLIM_INFINITY },
-        };
         struct sigaction dfl = { .sa_handler = SIG_DFL }, ign = { .sa_handler = SIG_IGN };
         sigset_t none;
 
         umask(077);
-        for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
-                struct rlimit rl = { limits[i].value, limits[i].value }, cur;
-
-                if (setrlimit(limits[i].resource, &rl) == 0)
-                        continue;
-                /* Without CAP_SYS_RESOURCE a lowered hard limit stays: rise to it. */
-                if (getrlimit(limits[i].resource, &cur) < 0)
-                        return -errno;
-                rl.rlim_max = cur.rlim_max;
-                rl.rlim_cur = limits[i].value > cur.rlim_max ? cur.rlim_max : limits[i].value;
-                if (setrlimit(limits[i].resource, &rl) < 0)
-                        return -errno;
-        }
+        if (sandbox_limits_apply() < 0)
+                return -errno;
         for (int sig = 1; sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void) sigaction(sig, &dfl, NULL);

@@ -26,35 +26,47 @@ int conv_send_prompt(struct conv *cv, const char *info, const char *prompt, bool
         return 0;
 }
 
-int conv_read_answer(struct conv *cv, int timeout_ms, char **ret_answer) {
-        const char *answer;
-        uint32_t status;
+/*
+ * The module's answer of type want: its string field tag copied to *ret
+ * (NULL when absent); for a REPLY, -EPIPE when the conversation failed.
+ */
+static int recv_string(struct conv *cv, enum proto_type want, enum proto_tag tag, int timeout_ms, char **ret) {
+        const char *value;
+        uint32_t status = PROTO_CONV_OK;
         char *copy = NULL;
         int r;
 
-        if (cv->pending == 0)
-                return -EINVAL;
         r = proto_recv(cv->fd, &msg, timeout_ms);
         if (r < 0)
                 return r;
-        if (msg.type != PROTO_REPLY || !proto_u32(&msg, PROTO_TAG_STATUS, &status)) {
+        if (msg.type != want || (want == PROTO_REPLY && !proto_u32(&msg, PROTO_TAG_STATUS, &status))) {
                 r = -EBADMSG;
                 goto out;
         }
-        cv->pending--;
         if (status != PROTO_CONV_OK) {
                 r = -EPIPE;
                 goto out;
         }
-        answer = proto_str(&msg, PROTO_TAG_ANSWER);
-        if (answer && !(copy = strdup(answer))) {
+        value = proto_str(&msg, tag);
+        if (value && !(copy = strdup(value))) {
                 r = -ENOMEM;
                 goto out;
         }
-        *ret_answer = copy;
+        *ret = copy;
         r = 0;
 out:
         proto_msg_wipe(&msg);
+        return r;
+}
+
+int conv_read_answer(struct conv *cv, int timeout_ms, char **ret_answer) {
+        int r;
+
+        if (cv->pending == 0)
+                return -EINVAL;
+        r = recv_string(cv, PROTO_REPLY, PROTO_TAG_ANSWER, timeout_ms, ret_answer);
+        if (r == 0 || r == -EPIPE)
+                cv->pending--;
         return r;
 }
 
@@ -83,28 +95,10 @@ int conv_error(struct conv *cv, const char *text) {
 
 int conv_get_authtok(struct conv *cv, int timeout_ms, char **ret) {
         struct proto_builder b;
-        const char *tok;
-        char *copy = NULL;
         int r;
 
         proto_begin(&b, PROTO_GET_AUTHTOK);
         if ((r = proto_send(cv->fd, &b)) < 0)
                 return r;
-        r = proto_recv(cv->fd, &msg, timeout_ms);
-        if (r < 0)
-                return r;
-        if (msg.type != PROTO_AUTHTOK) {
-                r = -EBADMSG;
-                goto out;
-        }
-        tok = proto_str(&msg, PROTO_TAG_AUTHTOK);
-        if (tok && !(copy = strdup(tok))) {
-                r = -ENOMEM;
-                goto out;
-        }
-        *ret = copy;
-        r = 0;
-out:
-        proto_msg_wipe(&msg);
-        return r;
+        return recv_string(cv, PROTO_AUTHTOK, PROTO_TAG_AUTHTOK, timeout_ms, ret);
 }

@@ -32,6 +32,7 @@
 #include "cloudauth-build.h"
 #include "macro.h"
 #include "proto.h"
+#include "sandbox.h"
 
 #define DATA_LOGIN "cloudauth-login"
 /* As pam_unix: every failure waits about as long, whatever failed and why. */
@@ -133,39 +134,12 @@ static int helper_open(pam_handle_t *pamh, const char *path) {
 }
 
 /*
- * The fixed limit, or as near as this root may go: without CAP_SYS_RESOURCE
- * a hard limit the caller lowered stays, and the soft one rises to it.
- * Lowering (no core files) always works. Async-signal-safe.
- */
-static int limit_set(int resource, rlim_t value) {
-        struct rlimit rl = { value, value }, cur;
-
-        if (setrlimit(resource, &rl) == 0)
-                return 0;
-        if (getrlimit(resource, &cur) < 0)
-                return -1;
-        rl.rlim_max = cur.rlim_max;
-        rl.rlim_cur = value == RLIM_INFINITY || value > cur.rlim_max ? cur.rlim_max : value;
-        return setrlimit(resource, &rl);
-}
-
-/*
  * Between fork and exec: only async-signal-safe calls, and raw system calls
  * for the IDs, since the process may have had threads. Leaves the child
  * with nothing of the caller's: IDs, session, signals, umask, limits,
  * descriptors, working directory, personality, environment.
  */
 static _Noreturn void helper_child(int sock, int exe) {
-        static const struct { int resource; rlim_t value; } limits[] = {
-                { RLIMIT_CORE, 0 },
-                { RLIMIT_FSIZE, RLIM_INFINITY },
-                { RLIMIT_CPU, RLIM_INFINITY },
-                { RLIMIT_DATA, RLIM_INFINITY },
-                { RLIMIT_AS, RLIM_INFINITY },
-                { RLIMIT_STACK, 8 * 1024 * 1024 },
-                { RLIMIT_NOFILE, 1024 },
-                { RLIMIT_NPROC, RLIM_INFINITY },
-        };
         char *const argv[] = { (char *) "cloudauth-auth", NULL };
         char *const envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
         struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -182,9 +156,8 @@ static _Noreturn void helper_child(int sock, int exe) {
                 _exit(126);
         (void) personality(PER_LINUX);
         umask(077);
-        for (size_t i = 0; i < ELEMENTSOF(limits); i++)
-                if (limit_set(limits[i].resource, limits[i].value) < 0)
-                        _exit(126);
+        if (sandbox_limits_apply() < 0)
+                _exit(126);
 
         /* Out of the way of 0-3 first: the caller may have closed any of them. */
         s = fcntl(sock, F_DUPFD_CLOEXEC, 10);
