@@ -74,7 +74,7 @@ fi
 curl_login() {
         curl -sf --cacert "$CA_FILE" -o /dev/null \
                 -d grant_type=password -d client_id=cloudauth-test -d username=alice@example.com \
-                -d password=alice-Pa55word --data-urlencode "scope=openid profile email offline_access" \
+                -d password=alice-Pa55word --data-urlencode "scope=openid profile email" \
                 "$ISSUER/token"
 }
 

@@ -26,7 +26,7 @@
 #define CONFIG_SECRET_MAX 4096
 #define CONFIG_ERR_MAX 256
 
-#define DEFAULT_SCOPES "openid profile email offline_access"
+#define DEFAULT_SCOPES "openid profile email"
 /*
  * Above SSSD's default AD ID-mapping range (200000-2000199999), inside the
  * range systemd leaves unassigned (above its container range, which ends at

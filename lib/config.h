@@ -35,7 +35,7 @@ struct cloudauth_config {
         char *issuer;
         char *client_id;
         char *client_secret_file;
-        char *scopes;        /* space separated; default "openid profile email offline_access" */
+        char *scopes;        /* space separated; default "openid profile email" (no refresh token is kept) */
         char *ca_file;
         char *proxy;         /* http(s)://host[:port] for every request, NULL = direct; never from the environment */
         unsigned flows;      /* enum login_flow bits; default password */

@@ -93,7 +93,7 @@ static void test_defaults(void) {
         CHECK(c->issuer == NULL);
         CHECK(c->client_id == NULL);
         CHECK(c->client_secret_file == NULL);
-        CHECK_STR(c->scopes, "openid profile email offline_access");
+        CHECK_STR(c->scopes, "openid profile email");
         CHECK(c->ca_file == NULL);
         CHECK(c->proxy == NULL);
         CHECK_INT(c->flows, LOGIN_FLOW_PASSWORD);
@@ -143,7 +143,7 @@ static void test_full_example(void) {
         CHECK_STR(c->issuer, "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0");
         CHECK_STR(c->client_id, "3f2a1c4e-0d5b-4e8a-9b7c-1a2b3c4d5e6f");
         CHECK_STR(c->client_secret_file, "/etc/cloudauth/client_secret");
-        CHECK_STR(c->scopes, "openid profile email offline_access");
+        CHECK_STR(c->scopes, "openid profile email");
         CHECK_STR(c->ca_file, "/etc/cloudauth/ca.pem");
         CHECK_INT(c->flows, LOGIN_FLOW_DEVICE | LOGIN_FLOW_PASSWORD);
         CHECK_INT(c->default_flow, LOGIN_FLOW_DEVICE);
