@@ -111,3 +111,21 @@ module_only_service() { # SERVICE
         printf '%s\n' "auth required pam_cloudauth.so" "account required pam_cloudauth.so" \
                 "password required pam_deny.so" "session required pam_permit.so" >"/etc/pam.d/$1"
 }
+
+# The stage for attacks through su: the provider, the packaged stack on the
+# e2e harness (every user of the provider allowed), the attacker, and alice
+# logged in once as root, since su needs her to exist. Sets pw to her password.
+attack_su_stage() { # ATTACKER
+        e2e_require
+        [[ -x /usr/bin/su && -u /usr/bin/su ]] || skip "/usr/bin/su is not installed setuid"
+        idp_start
+        e2e_setup
+        CFG_ACCESS="allow_users = *" e2e_config
+        e2e_packaged_stack
+        e2e_cache_init
+        attacker_create "$1"
+        pw=$(password_of alice@example.com)
+        printf '%s\n' "@include common-auth" "@include common-account" >/etc/pam.d/cloudauth-login
+        e2e_pam_login cloudauth-login alice "$pw"
+        id alice >/dev/null 2>&1 || fail "NSS does not know alice after her login"
+}

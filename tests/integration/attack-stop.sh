@@ -9,19 +9,8 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/e2e-lib.sh"
 source "$(dirname "$0")/attack-lib.sh"
 ns_enter "$@"
-e2e_require
-[[ -x /usr/bin/su && -u /usr/bin/su ]] || skip "/usr/bin/su is not installed setuid"
 require_cmd pgrep flock
-idp_start
-e2e_setup
-CFG_ACCESS="allow_users = *" e2e_config
-e2e_packaged_stack
-e2e_cache_init
-attacker_create mallory
-pw=$(password_of alice@example.com)
-printf '%s\n' "@include common-auth" "@include common-account" >/etc/pam.d/cloudauth-login
-e2e_pam_login cloudauth-login alice "$pw"
-id alice >/dev/null 2>&1 || fail "NSS does not know alice after her login"
+attack_su_stage mallory
 
 as_mallory() {
         setpriv --reuid=mallory --regid=mallory --init-groups "$@"
