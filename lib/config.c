@@ -47,6 +47,7 @@ enum section {
         SECTION_ACCESS,
         SECTION_ROLE,
         SECTION_OFFLINE,
+        SECTION_LOCKOUT,
         SECTION_PATHS,
         SECTION_UIDS, /* keys are user names, not fixed key names */
         _SECTION_MAX,
@@ -487,6 +488,16 @@ static int parse_uint(void *base, const struct key_def *k, const char *v, char *
         return 0;
 }
 
+static int parse_count(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
+        unsigned long long n;
+        int r = parse_number(v, k->max, &n);
+
+        if (r < 0 || n < k->min)
+                return errf(err, errlen, "must be a whole number from %llu to %llu", k->min, k->max);
+        *FIELD(base, k, unsigned) = (unsigned) n;
+        return 0;
+}
+
 static int parse_bool_value(const char *v, bool *ret) {
         static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
 
@@ -720,6 +731,13 @@ static const struct key_def offline_keys[] = {
         { NULL, NULL, 0, 0, 0 },
 };
 
+static const struct key_def lockout_keys[] = {
+        { "attempts", parse_count, CFG(lockout_attempts), 0, 100 },
+        { "window", parse_duration, CFG(lockout_window), 1, DAY },
+        { "duration", parse_duration, CFG(lockout_duration), 1, DAY },
+        { NULL, NULL, 0, 0, 0 },
+};
+
 static const struct key_def paths_keys[] = {
         { "state_dir", parse_path, CFG(state_dir), 0, 0 },
         { "cache_dir", parse_path, CFG(cache_dir), 0, 0 },
@@ -794,6 +812,7 @@ static const struct {
         [SECTION_ACCESS] = { "access", access_keys },
         [SECTION_ROLE] = { "role", role_keys },
         [SECTION_OFFLINE] = { "offline", offline_keys },
+        [SECTION_LOCKOUT] = { "lockout", lockout_keys },
         [SECTION_PATHS] = { "paths", paths_keys },
         [SECTION_UIDS] = { "uids", uids_keys },
 };
@@ -1072,6 +1091,9 @@ int config_new_defaults(struct cloudauth_config **ret) {
         c->uid_max = DEFAULT_UID_MAX;
         c->offline_enabled = true;
         c->offline_max_age = 7 * DAY;
+        c->lockout_attempts = 5;
+        c->lockout_window = 15 * 60;
+        c->lockout_duration = 15 * 60;
         *ret = TAKE_PTR(c);
         return 0;
 }

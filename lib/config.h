@@ -72,6 +72,11 @@ struct cloudauth_config {
         bool offline_enabled;     /* default yes */
         uint64_t offline_max_age; /* seconds, default 7d */
 
+        /* [lockout] */
+        unsigned lockout_attempts; /* failures within the window that lock the account; default 5, 0 = off */
+        uint64_t lockout_window;   /* seconds, default 15m */
+        uint64_t lockout_duration; /* seconds, default 15m */
+
         /* [paths] */
         char *state_dir; /* default /var/lib/cloudauth */
         char *cache_dir; /* default /var/cache/cloudauth */
