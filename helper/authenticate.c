@@ -12,6 +12,7 @@
 #include "device-flow.h"
 #include "helper.h"
 #include "identity.h"
+#include "lockout.h"
 #include "login.h"
 #include "macro.h"
 #include "provider.h"
@@ -95,6 +96,73 @@ static int config_open(struct helper *h, struct cloudauth_config **ret) {
                 log_err(&h->log, "configuration %s is unusable, refusing every cloudauth login: %s", h->config_path,
                         strerror(-r));
         return r;
+}
+
+/* The name failures count under: the IdP name the typed one maps to, known to the provider or not. */
+static int lockout_name(struct helper *h, const struct cloudauth_config *c, char **ret) {
+        int r = identity_login_to_idp_name(c, h->user, ret);
+
+        if (r < 0 && r != -ENOMEM)
+                log_debug(&h->log, "user=%s lockout: not a login name: %s", h->user, strerror(-r));
+        return r;
+}
+
+/*
+ * Before any prompt or request: a locked account is refused here, so that
+ * guessing costs the provider nothing and cannot trip its own lockout of
+ * the person, who is told when to try again. A lockout store that cannot
+ * be read is logged and does not stop the login: only root can write it.
+ */
+static bool lockout_refuses(struct helper *h, const struct cloudauth_config *c, const char *idp_name) {
+        struct lockout_state s;
+        time_t now = time(NULL);
+        char msg[128];
+        long long minutes;
+        int r;
+
+        r = lockout_get(c, &h->log, idp_name, now, &s);
+        if (r < 0) {
+                log_err(&h->log, "user=%s cannot read the lockout state, not enforcing it: %s", h->user, strerror(-r));
+                return false;
+        }
+        if (s.locked_until <= now)
+                return false;
+        log_notice(&h->log, "user=%s result=locked reason=\"%u failed logins, locked for %lld more seconds\"", h->user,
+                   s.failures, (long long) (s.locked_until - now));
+        minutes = (long long) ((s.locked_until - now + 59) / 60);
+        snprintf(msg, sizeof(msg), "Too many failed logins: try again in %lld minute%s.", minutes,
+                 minutes == 1 ? "" : "s");
+        (void) conv_error(&h->conv, msg);
+        return true;
+}
+
+/*
+ * After each concluded login: a refused password (online or offline), a
+ * token refused, a user the provider does not know count; a login with the
+ * right credentials starts the count again. "MFA required" came after a
+ * right password, and the provider being away or the account's own state
+ * say nothing about guessing: those are not counted.
+ */
+static void lockout_count(struct helper *h, const struct cloudauth_config *c, const struct login_result *res) {
+        _cleanup_free_ char *name = NULL;
+        struct lockout_state s;
+        time_t now = time(NULL);
+        int r;
+
+        if (lockout_name(h, c, &name) < 0)
+                return;
+        if (res->status == LOGIN_OK)
+                r = lockout_record_success(c, &h->log, name);
+        else if ((res->status == LOGIN_BAD_CREDENTIALS && res->oauth != OAUTH_MFA_REQUIRED) ||
+                 res->status == LOGIN_USER_UNKNOWN) {
+                r = lockout_record_failure(c, &h->log, name, now, &s);
+                if (r >= 0 && s.locked_until == now + (time_t) c->lockout_duration)
+                        log_notice(&h->log, "user=%s result=locked reason=\"%u failed logins within %llu seconds\"",
+                                   h->user, s.failures, (unsigned long long) c->lockout_window);
+        } else
+                return;
+        if (r < 0)
+                log_err(&h->log, "user=%s cannot update the lockout state: %s", h->user, strerror(-r));
 }
 
 /* The password: the stacked one when asked to (*ret_from_stack), else the person's answer. */
@@ -199,6 +267,7 @@ static int login_conclude(struct helper *h, const struct cloudauth_config *c, co
                 return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
         }
         login_result_log(&h->log, h->user, flow, res);
+        lockout_count(h, c, res);
         if (res->status == LOGIN_OK && !res->allowed)
                 log_notice(&h->log, "user=%s account=%s result=denied reason=\"%s\"", h->user, res->identity->username,
                            strempty(res->access_reason));
@@ -321,6 +390,8 @@ int helper_authenticate(struct helper *h) {
                 return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
         if (r == 0)
                 return helper_result(h, PROTO_CODE_USER_UNKNOWN, NULL);
+        if (lockout_refuses(h, c, idp_name))
+                return helper_result(h, PROTO_CODE_MAXTRIES, NULL);
 
         if (flow_choose(h, c, &flow) < 0)
                 return helper_result(h, PROTO_CODE_AUTHINFO_UNAVAIL, NULL);

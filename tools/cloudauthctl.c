@@ -17,7 +17,9 @@
 #include "cloudauth-build.h"
 #include "config.h"
 #include "device.h"
+#include "identity.h"
 #include "json-util.h"
+#include "lockout.h"
 #include "login.h"
 #include "macro.h"
 #include "nssdb.h"
@@ -682,7 +684,8 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
         struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
-        char first[32], last[32];
+        struct lockout_state lock = {0};
+        char first[32], last[32], until[32];
         int r;
 
         if (config_load(o->config_path, &log, &c) < 0)
@@ -697,9 +700,20 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
                 return EXIT_FAILURE;
         }
 
+        r = lockout_get(c, &log, u->idp_username, time(NULL), &lock);
+        if (r < 0)
+                log_err(&log, "cannot read the lockout state of %s: %s", name, strerror(-r));
+
         if (o->json) {
-                print_json_and_free(cache_user_to_json(u));
-                return EXIT_SUCCESS;
+                json_t *doc = cache_user_to_json(u);
+
+                if (doc && r >= 0) {
+                        json_object_set_new(doc, "failures", json_integer(lock.failures));
+                        json_object_set_new(doc, "locked_until",
+                                            lock.locked_until ? json_integer((json_int_t) lock.locked_until) : json_null());
+                }
+                print_json_and_free(doc);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
         format_time(u->first_login, first, sizeof(first));
         format_time(u->last_online_login, last, sizeof(last));
@@ -716,6 +730,11 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
         print_groups("local groups", u->unix_groups, u->n_unix_groups);
         printf("%-14s %s\n", "first login", first);
         printf("%-14s %s\n", "last login", last);
+        if (r < 0)
+                return EXIT_FAILURE;
+        format_time(lock.locked_until, until, sizeof(until));
+        printf("%-14s %u\n", "failures", lock.failures);
+        printf("%-14s %s\n", "locked until", until);
         return EXIT_SUCCESS;
 }
 
@@ -736,6 +755,42 @@ static int verb_user_forget(const struct ctl_options *o, const char *name) {
                 return EXIT_FAILURE;
         }
         printf("Forgot %s. The next login creates the account again.\n", name);
+        return EXIT_SUCCESS;
+}
+
+/* Any name a login could use: the failures count under the IdP name, the cached record's when there is one. */
+static int verb_user_unlock(const struct ctl_options *o, const char *name) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_free_ char *idp_name = NULL;
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
+        int r;
+
+        if (config_load(o->config_path, &log, &c) < 0)
+                return EXIT_FAILURE;
+        r = cache_user_load_by_name(c, &log, name, &u);
+        if (r >= 0)
+                idp_name = strdup(u->idp_username);
+        else if (r == -ESRCH && identity_login_to_idp_name(c, name, &idp_name) < 0) {
+                fprintf(stderr, "cloudauthctl: %s is not a login name\n", name);
+                return EXIT_FAILURE;
+        } else if (r != -ESRCH) {
+                log_err(&log, "cannot read the record of %s: %s", name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (!idp_name) {
+                log_err(&log, "out of memory");
+                return EXIT_FAILURE;
+        }
+        r = lockout_unlock(c, &log, idp_name);
+        if (r < 0) {
+                log_err(&log, "cannot unlock %s: %s", name, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (r == 0)
+                printf("%s had no failed logins; nothing to unlock.\n", name);
+        else
+                printf("Unlocked %s: its failed logins are forgotten.\n", name);
         return EXIT_SUCCESS;
 }
 
@@ -788,6 +843,7 @@ static void help(void) {
                "  user list               List the cached users\n"
                "  user show NAME          Show the cached record of one user\n"
                "  user forget NAME        Remove a user from the cache\n"
+               "  user unlock NAME        End a lockout after failed logins and forget the failures\n"
                "  cache rebuild           Rebuild nss.db from the user records\n\n"
                "Options:\n"
                "  -c --config=PATH        Configuration file (default %s)\n"
@@ -903,14 +959,16 @@ int main(int argc, char *argv[]) {
                         }
                         return verb_user_list(&o);
                 }
-                if (sub && (streq(sub, "show") || streq(sub, "forget"))) {
+                if (sub && (streq(sub, "show") || streq(sub, "forget") || streq(sub, "unlock"))) {
                         if (optind + 1 != argc) {
                                 fprintf(stderr, "cloudauthctl: user %s needs exactly one user name\n", sub);
                                 return 2;
                         }
+                        if (streq(sub, "unlock"))
+                                return verb_user_unlock(&o, argv[optind]);
                         return streq(sub, "show") ? verb_user_show(&o, argv[optind]) : verb_user_forget(&o, argv[optind]);
                 }
-                fprintf(stderr, "cloudauthctl: user needs list, show NAME or forget NAME; see --help\n");
+                fprintf(stderr, "cloudauthctl: user needs list, show NAME, forget NAME or unlock NAME; see --help\n");
                 return 2;
         }
 
