@@ -20,9 +20,14 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "cloudauth-build.h"
 #include "helper.h"
 #include "macro.h"
 #include "sandbox.h"
+
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-journal.h>
+#endif
 
 /* From exec to START; the module sends it at once. */
 #define HELPER_START_TIMEOUT_MS 10000
@@ -31,9 +36,30 @@
 
 static const char *phase_name = "auth";
 static const char *service_name = "unknown";
+static const char *rhost_name;
 
 static void helper_log_sink(void *userdata, int priority, const char *message) {
         syslog(LOG_AUTHPRIV | (priority & LOG_PRIMASK), "pam_cloudauth(%s:%s): %s", service_name, phase_name, message);
+}
+
+/* A decision, as a journal record with its fields, when journald runs; its MESSAGE is the syslog line. */
+static int helper_log_record(void *userdata, int priority, const char *message_id, const struct log_field *fields,
+                             size_t n_fields, const char *message) {
+#if HAVE_LIBSYSTEMD
+        struct log_field all[LOG_FIELDS_MAX];
+        char line[2048];
+
+        if (n_fields + 2 > ELEMENTSOF(all))
+                return -E2BIG;
+        memcpy(all, fields, n_fields * sizeof(*fields));
+        all[n_fields++] = (struct log_field) { "CLOUDAUTH_SERVICE", service_name };
+        all[n_fields++] = (struct log_field) { "CLOUDAUTH_RHOST", rhost_name };
+        snprintf(line, sizeof(line), "pam_cloudauth(%s:%s): %s", service_name, phase_name, message);
+        return log_journal_send(sd_journal_sendv, "cloudauth-auth", LOG_AUTHPRIV, priority, message_id, all,
+                                n_fields, line);
+#else
+        return -EOPNOTSUPP;
+#endif
 }
 
 static bool fd_is_our_socket(int fd) {
@@ -137,6 +163,9 @@ int main(int argc, char **argv) {
         h.service = proto_str(&start, PROTO_TAG_SERVICE);
         if (h.service)
                 service_name = h.service;
+        rhost_name = h.rhost;
+        if (HAVE_LIBSYSTEMD && log_journal_runs())
+                h.log.record = helper_log_record;
         h.log.debug = h.flags & PROTO_FLAG_DEBUG;
 
         if (h.op == PROTO_OP_ACCOUNT) {

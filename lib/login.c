@@ -388,8 +388,11 @@ static void sanitize_name(const char *in, char *out, size_t size) {
 
 void login_result_log(const struct logger *log, const char *typed_user, const char *flow,
                       const struct login_result *r) {
-        char user[128], roles[512] = "", uid[16];
+        char user[128], roles[512] = "", uid[16], requests[16];
+        bool ok = r->status == LOGIN_OK;
+        const char *id, *result, *reason = ok ? r->access_reason : r->reason;
         size_t n = 0;
+        int priority;
 
         sanitize_name(typed_user, user, sizeof(user));
         /* Only a stored login has a UID on this host. */
@@ -397,6 +400,7 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
                 snprintf(uid, sizeof(uid), "%u", r->uid);
         else
                 snprintf(uid, sizeof(uid), "-");
+        snprintf(requests, sizeof(requests), "%u", r->n_requests);
 
         if (r->roles)
                 for (char **i = r->roles; *i && n + 1 < sizeof(roles); i++) {
@@ -406,13 +410,45 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
                         n += (size_t) k;
                 }
 
-        if (r->status == LOGIN_OK)
-                log_emit(log, LOG_NOTICE,
-                         "user=%s flow=%s result=success local_user=%s uid=%s allowed=%s access=\"%s\" roles=%s requests=%u",
-                         user, flow, r->identity->username, uid, r->allowed ? "yes" : "no",
-                         strempty(r->access_reason), n ? roles : "-", r->n_requests);
+        if (ok && r->allowed) {
+                id = LOG_ID_LOGIN_SUCCESS;
+                result = "success";
+                priority = LOG_NOTICE;
+        } else if (ok) {
+                id = LOG_ID_LOGIN_NOT_ALLOWED;
+                result = "not-allowed";
+                priority = LOG_NOTICE;
+        } else if (r->status == LOGIN_UNAVAILABLE || r->status == LOGIN_CONFIG_ERROR) {
+                id = LOG_ID_LOGIN_UNAVAILABLE;
+                result = login_status_to_string(r->status);
+                priority = LOG_ERR;
+        } else {
+                id = LOG_ID_LOGIN_REFUSED;
+                result = login_status_to_string(r->status);
+                priority = LOG_WARNING;
+        }
+
+        /* The same decision for the journal; the subject and issuer only once a token was verified. */
+        const struct log_field fields[] = {
+                { "CLOUDAUTH_USER", user },
+                { "CLOUDAUTH_FLOW", flow },
+                { "CLOUDAUTH_RESULT", result },
+                { "CLOUDAUTH_REASON", reason && *reason ? reason : NULL },
+                { "CLOUDAUTH_LOCAL_USER", ok ? r->identity->username : NULL },
+                { "CLOUDAUTH_UID", r->uid ? uid : NULL },
+                { "CLOUDAUTH_SUBJECT", ok ? r->identity->subject : NULL },
+                { "CLOUDAUTH_ISSUER", ok ? r->identity->issuer : NULL },
+                { "CLOUDAUTH_ROLES", n ? roles : NULL },
+                { "CLOUDAUTH_REQUESTS", requests },
+        };
+
+        if (ok)
+                log_record(log, priority, id, fields, ELEMENTSOF(fields),
+                           "user=%s flow=%s result=success local_user=%s uid=%s allowed=%s access=\"%s\" roles=%s requests=%u",
+                           user, flow, r->identity->username, uid, r->allowed ? "yes" : "no",
+                           strempty(r->access_reason), n ? roles : "-", r->n_requests);
         else
-                log_emit(log, r->status == LOGIN_UNAVAILABLE || r->status == LOGIN_CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
-                         "user=%s flow=%s result=%s reason=\"%s\" requests=%u", user, flow,
-                         login_status_to_string(r->status), strempty(r->reason), r->n_requests);
+                log_record(log, priority, id, fields, ELEMENTSOF(fields),
+                           "user=%s flow=%s result=%s reason=\"%s\" requests=%u", user, flow,
+                           login_status_to_string(r->status), strempty(r->reason), r->n_requests);
 }

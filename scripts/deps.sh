@@ -6,6 +6,7 @@ set -euo pipefail
 CLOUDAUTH_DEBS=(
         gcc clang meson ninja-build pkg-config
         libpam0g-dev libssl-dev libcurl4-openssl-dev libjansson-dev libargon2-dev libqrencode-dev
+        libsystemd-dev systemd
         libpam-runtime pamtester libpam-wrapper libnss-wrapper
         openssl curl ca-certificates python3 bsdutils util-linux procps
         valgrind libclang-rt-14-dev
