@@ -169,24 +169,32 @@ protocol:
 int oauth_parse_token_response(long status, const char *body, size_t len, struct oauth_tokens *ret,
                                enum oauth_result *ret_result, char **ret_error) {
         json_t *o = NULL, *err, *codes;
-        enum oauth_result result;
+        enum oauth_result result, fallback;
         json_error_t je;
         int r = 0;
 
         if (!ret || !ret_result)
                 return -EINVAL;
 
-        if (status >= 500 && status <= 599) {
+        /* The provider could not answer now: whatever the body says, it is no verdict on the user. */
+        if ((status >= 500 && status <= 599) || status == 429) {
                 *ret_result = OAUTH_UNREACHABLE;
                 return 0;
         }
+        /*
+         * Any other 4xx is the provider's answer even without a usable error
+         * body (some answer a wrong password with 403 and nothing else): a
+         * refusal, never "unreachable", which would let an offline login
+         * follow a refusal. A readable error body only refines it.
+         */
+        fallback = status >= 400 && status <= 499 ? OAUTH_REJECTED : OAUTH_PROTOCOL_ERROR;
         if (!body || len == 0 || len > HTTP_RESPONSE_MAX) {
-                *ret_result = OAUTH_PROTOCOL_ERROR;
+                *ret_result = fallback;
                 return 0;
         }
         o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
         if (!json_is_object(o)) {
-                *ret_result = OAUTH_PROTOCOL_ERROR;
+                *ret_result = fallback;
                 goto out;
         }
 
@@ -206,7 +214,7 @@ int oauth_parse_token_response(long status, const char *body, size_t len, struct
         else if (json_is_string(err))
                 result = error_string_result(json_string_value(err));
         else
-                result = OAUTH_PROTOCOL_ERROR;
+                result = fallback;
 
         if (ret_error && json_is_string(err)) {
                 const char *e = json_string_value(err);

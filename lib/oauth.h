@@ -18,8 +18,8 @@ enum oauth_result {
         OAUTH_CLIENT_ERROR,        /* invalid_client, unauthorized_client, Entra 700016/7000218 */
         OAUTH_INVALID_SCOPE,
         OAUTH_UNSUPPORTED_GRANT,   /* the provider does not offer this grant */
-        OAUTH_REJECTED,            /* any other error the IdP sent */
-        OAUTH_UNREACHABLE,         /* connect error, timeout, 5xx: offline login may apply */
+        OAUTH_REJECTED,            /* any other error the IdP sent, or a 4xx without a usable error body */
+        OAUTH_UNREACHABLE,         /* connect error, timeout, 5xx, 429: offline login may apply */
         OAUTH_TLS_ERROR,           /* certificate or handshake failure: never offline */
         OAUTH_PROTOCOL_ERROR,      /* unparsable or incomplete answer */
         /* device flow */
@@ -48,8 +48,10 @@ void oauth_tokens_done(struct oauth_tokens *t);
  * Parse a token endpoint answer (status and body). On 200 with a usable body,
  * fills *ret and sets *ret_result = OAUTH_OK. On an error body, maps "error"
  * and Entra's "error_codes" (never "error_description") to *ret_result and
- * copies the error code text to *ret_error (may be NULL). 5xx gives
- * OAUTH_UNREACHABLE. Returns 0 whenever *ret_result is meaningful, negative
+ * copies the error code text to *ret_error (may be NULL). 5xx and 429 give
+ * OAUTH_UNREACHABLE whatever the body; any other 4xx is a refusal, so a
+ * body without a known error (empty, HTML, no "error") gives OAUTH_REJECTED,
+ * never OAUTH_PROTOCOL_ERROR. Returns 0 whenever *ret_result is meaningful, negative
  * errno only on allocation failure. ret untouched unless OAUTH_OK.
  */
 int oauth_parse_token_response(long status, const char *body, size_t len, struct oauth_tokens *ret,

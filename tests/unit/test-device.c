@@ -120,9 +120,9 @@ static const struct auth_case cases[] = {
         { "error and device members", 200, "{\"error\":\"access_denied\",\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_uri\":\"https://a.example/d\"}",
           NULL, OAUTH_ACCESS_DENIED, NULL, NULL, NULL, 0, 0 },
         { "unknown error", 400, "{\"error\":\"something_new\"}", NULL, OAUTH_REJECTED, NULL, NULL, NULL, 0, 0 },
-        { "400 without error", 400, "{}", NULL, OAUTH_PROTOCOL_ERROR, NULL, NULL, NULL, 0, 0 },
-        { "400 html", 400, "<html>bad</html>", NULL, OAUTH_PROTOCOL_ERROR, NULL, NULL, NULL, 0, 0 },
-        { "404 with a device answer", 404, WITH_NUMBERS("\"interval\":5"), NULL, OAUTH_PROTOCOL_ERROR, NULL, NULL, NULL, 0, 0 },
+        { "400 without error", 400, "{}", NULL, OAUTH_REJECTED, NULL, NULL, NULL, 0, 0 },
+        { "400 html", 400, "<html>bad</html>", NULL, OAUTH_REJECTED, NULL, NULL, NULL, 0, 0 },
+        { "404 with a device answer", 404, WITH_NUMBERS("\"interval\":5"), NULL, OAUTH_REJECTED, NULL, NULL, NULL, 0, 0 },
         { "503", 503, "", NULL, OAUTH_UNREACHABLE, NULL, NULL, NULL, 0, 0 },
         { "500 html", 500, "<html>oops</html>", NULL, OAUTH_UNREACHABLE, NULL, NULL, NULL, 0, 0 },
 };

@@ -115,17 +115,34 @@ static const struct token_case cases[] = {
           "\"https://login.microsoftonline.com/error?code=50076\",\"suberror\":\"basic_action\"}",
           OAUTH_MFA_REQUIRED, "invalid_grant" },
         /* Hostile or broken error answers */
-        { "error number", 400, "{\"error\":42}", OAUTH_PROTOCOL_ERROR, NULL },
-        { "error null", 400, "{\"error\":null}", OAUTH_PROTOCOL_ERROR, NULL },
-        { "no error", 400, "{\"message\":\"nope\"}", OAUTH_PROTOCOL_ERROR, NULL },
-        { "4xx html", 403, "<html>Forbidden</html>", OAUTH_PROTOCOL_ERROR, NULL },
-        { "4xx empty", 401, "", OAUTH_PROTOCOL_ERROR, NULL },
-        { "error nul byte", 400, "{\"error\":\"invalid_grant\\u0000x\"}", OAUTH_PROTOCOL_ERROR, NULL },
+        /* A 4xx is the provider's refusal even when its body says nothing usable */
+        { "error number", 400, "{\"error\":42}", OAUTH_REJECTED, NULL },
+        { "error null", 400, "{\"error\":null}", OAUTH_REJECTED, NULL },
+        { "no error", 400, "{\"message\":\"nope\"}", OAUTH_REJECTED, NULL },
+        { "4xx html", 403, "<html>Forbidden</html>", OAUTH_REJECTED, NULL },
+        { "401 empty", 401, "", OAUTH_REJECTED, NULL },
+        { "403 empty", 403, "", OAUTH_REJECTED, NULL },
+        { "400 empty", 400, "", OAUTH_REJECTED, NULL },
+        { "404 text", 404, "Not Found", OAUTH_REJECTED, NULL },
+        { "4xx truncated json", 400, "{\"error\":\"invalid_gr", OAUTH_REJECTED, NULL },
+        { "4xx array", 403, "[\"error\"]", OAUTH_REJECTED, NULL },
+        { "499", 499, "", OAUTH_REJECTED, NULL },
+        { "error nul byte", 400, "{\"error\":\"invalid_grant\\u0000x\"}", OAUTH_REJECTED, NULL },
+        /* Outside 2xx and 4xx a body without an error says nothing */
         { "3xx", 302, "{\"error\":\"invalid_grant\"}", OAUTH_WRONG_PASSWORD, "invalid_grant" },
-        /* Server failures mean "unreachable", whatever the body says */
+        { "3xx empty", 302, "", OAUTH_PROTOCOL_ERROR, NULL },
+        { "3xx html", 301, "<html>Moved</html>", OAUTH_PROTOCOL_ERROR, NULL },
+        { "1xx", 100, "", OAUTH_PROTOCOL_ERROR, NULL },
+        { "204 empty", 204, "", OAUTH_PROTOCOL_ERROR, NULL },
+        /* Server failures and rate limits mean "could not answer", whatever the body says */
         { "500", 500, "{\"error\":\"invalid_grant\"}", OAUTH_UNREACHABLE, NULL },
         { "502 html", 502, "<html>Bad gateway</html>", OAUTH_UNREACHABLE, NULL },
         { "503 empty", 503, "", OAUTH_UNREACHABLE, NULL },
+        { "599", 599, "", OAUTH_UNREACHABLE, NULL },
+        { "429 empty", 429, "", OAUTH_UNREACHABLE, NULL },
+        { "429 text", 429, "Too Many Requests", OAUTH_UNREACHABLE, NULL },
+        { "429 with an error body", 429, "{\"error\":\"invalid_grant\"}", OAUTH_UNREACHABLE, NULL },
+        { "429 slow_down", 429, "{\"error\":\"slow_down\"}", OAUTH_UNREACHABLE, NULL },
 };
 
 static void test_table(void) {
@@ -200,7 +217,7 @@ static void test_hostile(void) {
         big[2 * n] = 0;
         res = OAUTH_OK;
         CHECK_INT(oauth_parse_token_response(400, big, 2 * n, &t, &res, NULL), 0);
-        CHECK_INT(res, OAUTH_PROTOCOL_ERROR);
+        CHECK_INT(res, OAUTH_REJECTED);
         CHECK_INT(oauth_parse_token_response(200, big, 2 * n, &t, &res, NULL), 0);
         CHECK_INT(res, OAUTH_PROTOCOL_ERROR);
         free(big);
@@ -235,8 +252,10 @@ static void test_hostile(void) {
 
         /* invalid UTF-8, NULL body */
         CHECK_INT(oauth_parse_token_response(400, "{\"error\":\"\xff\xfe\"}", 14, &t, &res, NULL), 0);
-        CHECK_INT(res, OAUTH_PROTOCOL_ERROR);
+        CHECK_INT(res, OAUTH_REJECTED);
         CHECK_INT(oauth_parse_token_response(400, NULL, 0, &t, &res, NULL), 0);
+        CHECK_INT(res, OAUTH_REJECTED);
+        CHECK_INT(oauth_parse_token_response(200, NULL, 0, &t, &res, NULL), 0);
         CHECK_INT(res, OAUTH_PROTOCOL_ERROR);
         /* a body with an embedded NUL is not the object before it */
         {
