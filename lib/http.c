@@ -388,8 +388,9 @@ static int http_request(const struct http_options *o, const char *url, const cha
 
                 if ((status != 429 && status != 503) || attempt >= HTTP_MAX_RETRIES)
                         break;
+                /* libcurl reports a missing Retry-After as 0: that must back off too, not hammer the provider. */
                 (void) curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
-                if (retry_after >= 0)
+                if (retry_after > 0)
                         wait_ms = retry_after > (curl_off_t) timeout ? UINT64_MAX / 2 : (uint64_t) retry_after * 1000;
                 else
                         wait_ms = 1000ULL << attempt;

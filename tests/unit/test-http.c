@@ -440,6 +440,10 @@ static void test_retry(void) {
                 "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy",
                 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         };
+        static const char *const busy_without_header[] = {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy",
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        };
         static const char *const too_long[] = {
                 "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nContent-Length: 4\r\n\r\nslow",
         };
@@ -459,6 +463,22 @@ static void test_retry(void) {
                 server_stop(&s);
                 CHECK_INT(resp.status, 200);
                 CHECK_STR(resp.body, "ok");
+                CHECK(dt >= 0.9 && dt < 3.0 * slack());
+                CHECK_INT(count_requests(&s), 2);
+                http_response_done(&resp);
+                free(s.capture);
+        }
+        {
+                /* Without Retry-After the retry still waits (a second), never follows at once */
+                struct server s = { .responses = busy_without_header, .n_responses = 2 };
+
+                CHECK_INT(server_start(&s, "srv.pem"), 0);
+                snprintf(url, sizeof(url), "https://127.0.0.1:%d/token", s.port);
+                t0 = now_s();
+                CHECK_INT(http_get(&o, url, &resp), 0);
+                dt = now_s() - t0;
+                server_stop(&s);
+                CHECK_INT(resp.status, 200);
                 CHECK(dt >= 0.9 && dt < 3.0 * slack());
                 CHECK_INT(count_requests(&s), 2);
                 http_response_done(&resp);
