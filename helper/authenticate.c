@@ -116,7 +116,7 @@ static int lockout_name(struct helper *h, const struct cloudauth_config *c, char
 static bool lockout_refuses(struct helper *h, const struct cloudauth_config *c, const char *idp_name) {
         struct lockout_state s;
         time_t now = time(NULL);
-        char msg[128];
+        char msg[128], reason[96];
         long long minutes;
         int r;
 
@@ -127,8 +127,15 @@ static bool lockout_refuses(struct helper *h, const struct cloudauth_config *c, 
         }
         if (s.locked_until <= now)
                 return false;
-        log_notice(&h->log, "user=%s result=locked reason=\"%u failed logins, locked for %lld more seconds\"", h->user,
-                   s.failures, (long long) (s.locked_until - now));
+        snprintf(reason, sizeof(reason), "%u failed logins, locked for %lld more seconds", s.failures,
+                 (long long) (s.locked_until - now));
+        const struct log_field fields[] = {
+                { "CLOUDAUTH_USER", h->user },
+                { "CLOUDAUTH_RESULT", "locked" },
+                { "CLOUDAUTH_REASON", reason },
+        };
+        log_record(&h->log, LOG_NOTICE, LOG_ID_LOGIN_LOCKED, fields, ELEMENTSOF(fields), "user=%s result=locked reason=\"%s\"",
+                   h->user, reason);
         minutes = (long long) ((s.locked_until - now + 59) / 60);
         snprintf(msg, sizeof(msg), "Too many failed logins: try again in %lld minute%s.", minutes,
                  minutes == 1 ? "" : "s");

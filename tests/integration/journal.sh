@@ -1,7 +1,8 @@
 #!/bin/bash
 # With journald running, each login decision is one journal record with the
 # MESSAGE_ID of its kind and its fields (cloudauth-journal(7)), its MESSAGE
-# the syslog line; the password is in no field. A private journald serves
+# the syslog line: success, refused, locked on this host, denied by policy,
+# unavailable; the password is in no field. A private journald serves
 # this namespace, with volatile storage under a private /run.
 source "$(dirname "$0")/lib.sh"
 ns_enter "$@"
@@ -15,6 +16,7 @@ ID_SUCCESS=be6eb778e41f449dbd9a5d50f045209c
 ID_REFUSED=cc2f5a8fff58437895696cbd68ad33e5
 ID_UNAVAILABLE=54fe07803fe04cf681b0fe52a6267c53
 ID_NOT_ALLOWED=8b73e0d77a6b4247997b3ca994ad2e5f
+ID_LOCKED=c37e5b6fd48b40d2ae9188136e0f902c
 
 # journald's sockets and its runtime journal, for this namespace only; a
 # volatile configuration, and a private /var/log/journal besides, keep it off
@@ -41,7 +43,8 @@ done
 
 idp_start
 write_config
-pam_service login
+# nodelay: the failures that lock alice would otherwise cost the failure delay each.
+pam_service login nodelay
 
 # The record of MESSAGE_ID whose CLOUDAUTH_USER is user, one FIELD=value a line.
 record_of() { # MESSAGE_ID USER
@@ -86,15 +89,28 @@ expect_field "CLOUDAUTH_RESULT=denied"
 expect_field "PRIORITY=4"
 grep -q '^CLOUDAUTH_REASON=.' "$T/record" || fail "the refusal has no reason"
 
+# [lockout] attempts (5 by default) failures lock alice; the next login is refused unasked.
+for i in 2 3 4 5; do
+        pam_run login alice@example.com authenticate "wrong-$i-$pw"
+        expect_pam_fail "Authentication failure"
+done
+pam_run login alice@example.com authenticate "$pw"
+expect_pam_fail "Have exhausted maximum number of retries for service"
+record_of "$ID_LOCKED" alice@example.com
+expect_field "CLOUDAUTH_RESULT=locked"
+expect_field "CLOUDAUTH_SERVICE=login"
+grep -qE '^CLOUDAUTH_REASON=5 failed logins, locked for [0-9]+ more seconds$' "$T/record" ||
+        fail "the lock's record has no reason: $(grep '^CLOUDAUTH_' "$T/record" | tr '\n' ';')"
+
 pam_run login carol@other.example authenticate "$(password_of carol@other.example)"
 expect_pam_fail "Permission denied"
 record_of "$ID_NOT_ALLOWED" carol@other.example
 expect_field "CLOUDAUTH_RESULT=not-allowed"
 
 idp_stop
-pam_run login alice@example.com authenticate "$pw"
+pam_run login carol@other.example authenticate "$(password_of carol@other.example)"
 expect_pam_fail "Authentication service cannot retrieve authentication info"
-record_of "$ID_UNAVAILABLE" alice@example.com
+record_of "$ID_UNAVAILABLE" carol@other.example
 expect_field "CLOUDAUTH_RESULT=unavailable"
 expect_field "PRIORITY=3"
 
