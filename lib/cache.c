@@ -20,6 +20,8 @@
 #include "json-util.h"
 #include "macro.h"
 #include "nssdb.h"
+#include "offline.h"
+#include "secret.h"
 #include "sha256.h"
 #include "uidmap.h"
 
@@ -70,6 +72,9 @@ void cache_user_free(struct cache_user *u) {
         free(u->display_name);
         free(u->email);
         free(u->refusal);
+        if (u->verifier)
+                secret_wipe(u->verifier, sizeof(*u->verifier));
+        free(u->verifier);
         strv_free(u->idp_groups);
         strv_free(u->app_roles);
         strv_free(u->roles);
@@ -350,6 +355,14 @@ int cache_user_parse(const char *text, size_t len, struct cache_user **ret) {
         u->refused_at = v ? json_integer_value(v) : 0;
         if ((r = json_get_opt_string(o, "refusal", &u->refusal)) < 0)
                 return r;
+        v = json_object_get(o, "offline_verifier");
+        if (v) {
+                u->verifier = malloc(sizeof(*u->verifier));
+                if (!u->verifier)
+                        return -ENOMEM;
+                if ((r = offline_verifier_from_json(v, u->verifier)) < 0)
+                        return r;
+        }
 
         *ret = TAKE_PTR(u);
         return 0;
@@ -428,6 +441,10 @@ static json_t *record_to_json(const struct cache_user *u) {
         if (o && u->refused_at &&
             (json_object_set_new(o, "refused_at", json_integer((json_int_t) u->refused_at)) < 0 ||
              json_object_set_new(o, "refusal", json_string(u->refusal ? u->refusal : "refused")) < 0)) {
+                json_decref(o);
+                return NULL;
+        }
+        if (o && u->verifier && json_object_set_new(o, "offline_verifier", offline_verifier_to_json(u->verifier)) < 0) {
                 json_decref(o);
                 return NULL;
         }
@@ -1851,6 +1868,8 @@ static int store_login_locked(const struct cloudauth_config *c, const struct log
                 return r;
         if (old) {
                 u->first_login = old->first_login;
+                /* The verifier belongs to the subject, whose record this stays. */
+                u->verifier = TAKE_PTR(old->verifier);
                 if (!streq(old->username, u->username))
                         log_notice(log, "%s (uid %" PRIu32 ") is now %s: same subject, renamed at the IdP",
                                    old->username, uid, u->username);
@@ -2122,6 +2141,10 @@ static int refuse_locked(const struct cloudauth_config *c, const struct logger *
         free(u->refusal);
         u->refusal = refusal;
         u->refused_at = (int64_t) now;
+        /* A refused account gets no offline login either, also after the refusal is lifted offline. */
+        if (u->verifier)
+                secret_wipe(u->verifier, sizeof(*u->verifier));
+        free(TAKE_PTR(u->verifier));
         cache_group_array_free(u->groups, u->n_groups);
         cache_group_array_free(u->unix_groups, u->n_unix_groups);
         u->groups = u->unix_groups = NULL;
@@ -2168,6 +2191,36 @@ int cache_user_refuse(const struct cloudauth_config *c, const struct logger *log
 }
 
 /* ---- writers besides login ---- */
+
+int cache_user_set_verifier(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                            const char *subject_key, const struct offline_verifier *v) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_close_ int lock = -1;
+        int r;
+
+        if (!c->state_dir || !subject_key)
+                return -EINVAL;
+        lock = lock_take(c, log);
+        if (lock < 0)
+                return lock;
+        if ((r = cache_user_load_by_uid(c, log, uid, &u)) < 0)
+                return r;
+        /* The uid may have gone to someone else since the caller read it. */
+        if (!streq(u->subject_key, subject_key))
+                return -ESTALE;
+        if (!v && !u->verifier)
+                return 0;
+        if (u->verifier)
+                secret_wipe(u->verifier, sizeof(*u->verifier));
+        free(TAKE_PTR(u->verifier));
+        if (v) {
+                u->verifier = malloc(sizeof(*u->verifier));
+                if (!u->verifier)
+                        return -ENOMEM;
+                *u->verifier = *v;
+        }
+        return record_write(c, log, u);
+}
 
 int cache_user_forget(const struct cloudauth_config *c, const struct logger *log, const char *name) {
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "identity.h"
 #include "log.h"
+#include "offline.h"
 
 /*
  * The identity store under STATE_DIR:
@@ -44,6 +45,7 @@ struct cache_user {
         int64_t last_online_login; /* of the last online login that was allowed */
         int64_t refused_at;        /* 0, or when an online login was last refused (see cache_user_refuse) */
         char *refusal;             /* why, when refused_at is set */
+        struct offline_verifier *verifier; /* NULL, or of the password of the last allowed online login */
 };
 
 void cache_user_free(struct cache_user *u);
@@ -106,6 +108,14 @@ void cache_user_list_free(struct cache_user **v, size_t n);
 
 /* Remove a record (and its subject file) and rebuild nss.db. -ESRCH when not cached. */
 int cache_user_forget(const struct cloudauth_config *c, const struct logger *log, const char *name);
+
+/*
+ * Replace the offline verifier of the record of uid with v (NULL: remove
+ * it), under the lock. -ESTALE when that record is no longer subject_key's,
+ * -ESRCH when there is none.
+ */
+int cache_user_set_verifier(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                            const char *subject_key, const struct offline_verifier *v);
 
 /* Rebuild nss.db from every record (the records are the truth; nss.db is derived). */
 int cache_rebuild(const struct cloudauth_config *c, const struct logger *log);

@@ -16,6 +16,7 @@
 #include "cloudauth-build.h"
 #include "config.h"
 #include "macro.h"
+#include "offline.h"
 #include "secret.h"
 
 #define CONFIG_LINE_MAX 4096
@@ -728,6 +729,8 @@ static const struct key_def role_keys[] = {
 static const struct key_def offline_keys[] = {
         { "enabled", parse_bool, CFG(offline_enabled), 0, 0 },
         { "max_age", parse_duration, CFG(offline_max_age), 1, 90 * DAY },
+        { "argon2_time_cost", parse_count, CFG(offline_time_cost), 1, OFFLINE_TIME_COST_MAX },
+        { "argon2_memory", parse_count, CFG(offline_memory_mib), OFFLINE_MEMORY_KIB_MIN / 1024, OFFLINE_MEMORY_KIB_MAX / 1024 },
         { NULL, NULL, 0, 0, 0 },
 };
 
@@ -1091,6 +1094,8 @@ int config_new_defaults(struct cloudauth_config **ret) {
         c->uid_max = DEFAULT_UID_MAX;
         c->offline_enabled = true;
         c->offline_max_age = 7 * DAY;
+        c->offline_time_cost = OFFLINE_DEFAULT_TIME_COST;
+        c->offline_memory_mib = OFFLINE_DEFAULT_MEMORY_MIB;
         c->lockout_attempts = 5;
         c->lockout_window = 15 * 60;
         c->lockout_duration = 15 * 60;

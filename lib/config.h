@@ -71,6 +71,8 @@ struct cloudauth_config {
         /* [offline] */
         bool offline_enabled;     /* default yes */
         uint64_t offline_max_age; /* seconds, default 7d */
+        unsigned offline_time_cost;  /* argon2 passes of a new verifier */
+        unsigned offline_memory_mib; /* argon2 memory of a new verifier */
 
         /* [lockout] */
         unsigned lockout_attempts; /* failures within the window that lock the account; default 5, 0 = off */
