@@ -228,11 +228,37 @@ static enum proto_code code_from_login(const struct login_result *res) {
         }
 }
 
+/* What an offline decision means for the person, who cannot see the log. */
+static void tell_user_offline(struct helper *h, const struct login_result *res) {
+        char msg[512], date[64] = "";
+        struct tm tm;
+        time_t t = (time_t) res->offline_since;
+
+        if (res->status == LOGIN_OK && res->allowed) {
+                if (!localtime_r(&t, &tm) || strftime(date, sizeof(date), "%Y-%m-%d %H:%M %Z", &tm) == 0)
+                        snprintf(date, sizeof(date), "an earlier online login");
+                snprintf(msg, sizeof(msg),
+                         "The identity provider cannot be reached; signed in with the password last used on %s.", date);
+                (void) conv_info(&h->conv, msg);
+        } else if (res->status == LOGIN_BAD_CREDENTIALS)
+                (void) conv_error(&h->conv,
+                                  "The identity provider cannot be reached, and this is not the password last used here.");
+        else if (res->status == LOGIN_UNAVAILABLE) {
+                snprintf(msg, sizeof(msg), "The identity provider cannot be reached, and no offline login is possible for %s.",
+                         h->user);
+                (void) conv_error(&h->conv, msg);
+        }
+}
+
 /* A short, safe explanation for the person at the prompt. */
 static void tell_user(struct helper *h, const struct login_result *res) {
         const char *msg = NULL;
         char denied[512];
 
+        if (res->offline && !(res->status == LOGIN_OK && !res->allowed)) {
+                tell_user_offline(h, res);
+                return;
+        }
         if (res->status == LOGIN_OK && !res->allowed) {
                 snprintf(denied, sizeof(denied), "Access denied: %s is not allowed to log in to this host.",
                          res->identity->username);
@@ -265,11 +291,12 @@ static void tell_user(struct helper *h, const struct login_result *res) {
 
 /* Every flow ends here: store (or revoke), log the decision, tell the person, answer the module. */
 static int login_conclude(struct helper *h, const struct cloudauth_config *c, const char *flow,
-                          struct login_result *res) {
+                          struct login_result *res, const char *password) {
         enum proto_code code;
         int r;
 
-        if (login_store(c, &h->log, res, time(NULL)) < 0) {
+        if (login_store(c, &h->log, res, time(NULL)) < 0 ||
+            login_offline_update(c, &h->log, res, password, time(NULL)) < 0) {
                 login_result_done(res);
                 return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
         }
@@ -279,7 +306,7 @@ static int login_conclude(struct helper *h, const struct cloudauth_config *c, co
                 log_notice(&h->log, "user=%s account=%s result=denied reason=\"%s\"", h->user, res->identity->username,
                            strempty(res->access_reason));
         code = code_from_login(res);
-        if (code != PROTO_CODE_SUCCESS)
+        if (code != PROTO_CODE_SUCCESS || res->offline)
                 tell_user(h, res);
         r = helper_result(h, code, code == PROTO_CODE_SUCCESS ? res->identity->username : NULL);
         login_result_done(res);
@@ -305,7 +332,23 @@ static int authenticate_device(struct helper *h, const struct cloudauth_config *
                 login_result_done(&res);
                 return helper_result(h, code, NULL);
         }
-        return login_conclude(h, c, "device", &res);
+        return login_conclude(h, c, "device", &res, NULL);
+}
+
+/* The provider could not answer: the verifier of the last online login decides, where allowed. */
+static int offline_attempt(struct helper *h, const struct cloudauth_config *c, const char *password,
+                           struct login_result *res) {
+        struct login_result off;
+        int r;
+
+        if (!res->unreachable || !c->offline_enabled || (h->flags & PROTO_FLAG_NO_OFFLINE))
+                return 0;
+        r = login_offline(c, &h->log, h->user, password, time(NULL), &off);
+        if (r < 0)
+                return r;
+        login_result_done(res);
+        *res = off;
+        return 0;
 }
 
 /* The password flow (flow=auto: an empty answer starts the device flow). */
@@ -348,7 +391,11 @@ static int authenticate_password(struct helper *h, const struct cloudauth_config
                         goto oom;
         }
         provider_done(&p);
-        return login_conclude(h, c, "password", &res);
+        if (offline_attempt(h, c, password, &res) < 0) {
+                login_result_done(&res);
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+        }
+        return login_conclude(h, c, "password", &res, password);
 
 oom:
         provider_done(&p);

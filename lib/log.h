@@ -60,7 +60,7 @@ void log_record(const struct logger *log, int priority, const char *message_id, 
  * fixed for good, since administrators alert on them.
  */
 #define LOG_ID_LOGIN_SUCCESS "be6eb778e41f449dbd9a5d50f045209c"
-#define LOG_ID_LOGIN_SUCCESS_OFFLINE "e84302f4bb6f497b87b4afe880cb80e4" /* reserved: no offline login yet */
+#define LOG_ID_LOGIN_SUCCESS_OFFLINE "e84302f4bb6f497b87b4afe880cb80e4"
 #define LOG_ID_LOGIN_REFUSED "cc2f5a8fff58437895696cbd68ad33e5"
 #define LOG_ID_LOGIN_LOCKED "c37e5b6fd48b40d2ae9188136e0f902c"
 #define LOG_ID_LOGIN_UNAVAILABLE "54fe07803fe04cf681b0fe52a6267c53"

@@ -84,6 +84,7 @@ static int login_prepare_provider(struct provider *p, struct login_result *ret) 
 
         if ((r = provider_load_metadata(p, false)) < 0 || (r = provider_load_jwks(p, false)) < 0) {
                 ret->status = status_from_transport(r, &ret->reason);
+                ret->unreachable = http_error_is_unreachable(r) || r == -EKEYREJECTED;
                 return r;
         }
         return 0;
@@ -104,6 +105,7 @@ static int login_finish(struct provider *p, const char *expected_idp_name, const
                 if (ret->jwt == JWT_UNKNOWN_KID && (http_error_is_unreachable(r) || r == -EKEYREJECTED)) {
                         /* Refetching keys for an unknown kid failed: the provider, not the token, is the problem. */
                         ret->status = status_from_transport(r, &ret->reason);
+                        ret->unreachable = true;
                         return 0;
                 }
                 ret->status = LOGIN_BAD_CREDENTIALS;
@@ -266,6 +268,7 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
         if (ret->oauth != OAUTH_OK) {
                 ret->status = login_status_from_oauth(ret->oauth);
                 ret->reason = oauth_result_to_string(ret->oauth);
+                ret->unreachable = ret->oauth == OAUTH_UNREACHABLE || ret->oauth == OAUTH_TLS_ERROR;
                 r = 0;
                 goto out;
         }
@@ -312,6 +315,9 @@ int login_store(const struct cloudauth_config *c, const struct logger *log, stru
         uint32_t uid;
         int k;
 
+        /* An offline login changes nothing: only the provider's word goes into the store. */
+        if (r->offline)
+                return 0;
         refusal = refusal_of(r);
         if (refusal)
                 return login_store_refusal(c, log, r, refusal, now);
@@ -329,6 +335,189 @@ int login_store(const struct cloudauth_config *c, const struct logger *log, stru
                 return 0;
         }
         r->uid = uid;
+        return 0;
+}
+
+static void offline_params_from_config(const struct cloudauth_config *c, struct offline_params *ret) {
+        *ret = (struct offline_params) {
+                .time_cost = c->offline_time_cost,
+                .memory_kib = c->offline_memory_mib * 1024,
+                .parallelism = 1,
+        };
+}
+
+/* The argon2 work under one of the host's slots: 1 match, 0 not, -ETIMEDOUT when no slot came free. */
+static int offline_check_slotted(const struct cloudauth_config *c, const struct logger *log, const char *name,
+                                 const struct cache_user *u, const char *password) {
+        _cleanup_close_ int slot_fd = -1;
+        uint8_t key[OFFLINE_KEY_SIZE];
+        unsigned slot;
+        int r;
+
+        r = offline_host_key_load(c->state_dir, log, false, key);
+        if (r < 0)
+                return r == -ENOMEM ? r : -ENOKEY;
+        slot_fd = offline_slot_take(c->state_dir, log, OFFLINE_SLOT_WAIT_MS, &slot);
+        if (slot_fd < 0) {
+                secret_wipe(key, sizeof(key));
+                if (slot_fd == -ETIMEDOUT)
+                        log_err(log, "user=%s offline verification refused: all %d slots stayed busy for %d ms", name,
+                                OFFLINE_SLOTS, OFFLINE_SLOT_WAIT_MS);
+                return slot_fd == -ENOMEM ? slot_fd : -ETIMEDOUT;
+        }
+        log_info(log, "user=%s offline verification slot %u", name, slot);
+        r = offline_verifier_check(key, u->subject_key, password, u->verifier);
+        secret_wipe(key, sizeof(key));
+        return r;
+}
+
+static int offline_identity(struct cache_user *u, struct identity **ret) {
+        _cleanup_(identity_freep) struct identity *id = calloc(1, sizeof(*id));
+
+        if (!id)
+                return -ENOMEM;
+        id->username = TAKE_PTR(u->username);
+        id->idp_username = TAKE_PTR(u->idp_username);
+        id->display_name = TAKE_PTR(u->display_name);
+        id->email = TAKE_PTR(u->email);
+        id->groups = u->idp_groups ? TAKE_PTR(u->idp_groups) : calloc(1, sizeof(char *));
+        id->app_roles = u->app_roles ? TAKE_PTR(u->app_roles) : calloc(1, sizeof(char *));
+        if (!id->groups || !id->app_roles)
+                return -ENOMEM;
+        *ret = TAKE_PTR(id);
+        return 0;
+}
+
+int login_offline(const struct cloudauth_config *c, const struct logger *log, const char *typed_user,
+                  const char *password, time_t now, struct login_result *ret) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_free_ char *idp_name = NULL;
+        struct identity *id = NULL;
+        char **roles = NULL;
+        int r;
+
+        *ret = (struct login_result) { .status = LOGIN_UNAVAILABLE, .offline = true, .unreachable = true };
+        if (!password || !*password) {
+                ret->status = LOGIN_BAD_CREDENTIALS;
+                ret->reason = "empty password";
+                return 0;
+        }
+        r = identity_login_to_idp_name(c, typed_user, &idp_name);
+        if (r == -ENOMEM)
+                return r;
+        r = r < 0 ? -ESRCH : cache_user_load_by_name(c, log, idp_name, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                ret->reason = r == -ESRCH ? "offline: never logged in online on this host"
+                                          : "offline: the user record cannot be read";
+                return 0;
+        }
+        if (u->refused_at) {
+                ret->reason = "offline: the last online login was refused";
+                return 0;
+        }
+        if (!u->verifier) {
+                ret->reason = "offline: the record holds no verifier";
+                return 0;
+        }
+        if ((int64_t) now < u->last_online_login ||
+            (uint64_t) ((int64_t) now - u->last_online_login) > c->offline_max_age) {
+                ret->reason = "offline: the last online login is older than [offline] max_age";
+                return 0;
+        }
+
+        r = offline_check_slotted(c, log, u->username, u, password);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                ret->reason = r == -ETIMEDOUT ? "offline: no verification slot came free in time"
+                              : r == -ENOKEY  ? "offline: the host key cannot be read"
+                                              : "offline: the verifier cannot be checked";
+                return 0;
+        }
+        if (r == 0) {
+                ret->status = LOGIN_BAD_CREDENTIALS;
+                ret->reason = "offline: the password is not the one last used online";
+                return 0;
+        }
+
+        ret->uid = u->uid;
+        ret->offline_since = u->verifier->created;
+        if ((r = offline_identity(u, &id)) < 0)
+                return r;
+        /* The groups as of the last online login; the policy as configured now. */
+        if ((r = roles_resolve(c, id, &roles)) < 0 ||
+            (r = access_check(c, id, roles, &ret->allowed, &ret->access_reason)) < 0) {
+                identity_free(id);
+                strv_free(roles);
+                return r;
+        }
+        ret->status = LOGIN_OK;
+        ret->reason = "offline: the password last used online";
+        ret->identity = id;
+        ret->roles = roles;
+        return 0;
+}
+
+static int offline_store(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                         const char *password, time_t now) {
+        _cleanup_free_ char *subject = NULL;
+        struct offline_verifier v;
+        struct offline_params params;
+        uint8_t key[OFFLINE_KEY_SIZE];
+        int k;
+
+        if ((k = cache_subject_key(r->identity, &subject)) < 0)
+                return k;
+        if ((k = offline_host_key_load(c->state_dir, log, true, key)) < 0)
+                return k;
+        offline_params_from_config(c, &params);
+        k = offline_verifier_make(key, subject, password, &params, (int64_t) now, &v);
+        secret_wipe(key, sizeof(key));
+        if (k >= 0)
+                k = cache_user_set_verifier(c, log, r->uid, subject, &v);
+        secret_wipe(&v, sizeof(v));
+        return k;
+}
+
+/* The provider refused this password: if it is the one the verifier knows, it no longer works offline. */
+static int offline_forget(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                          const char *password) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        int k;
+
+        if (!r->idp_name)
+                return 0;
+        k = cache_user_load_by_name(c, log, r->idp_name, &u);
+        if (k == -ESRCH || (k >= 0 && !u->verifier))
+                return 0;
+        if (k < 0)
+                return k;
+        k = offline_check_slotted(c, log, u->username, u, password);
+        if (k <= 0)
+                return k;
+        k = cache_user_set_verifier(c, log, u->uid, u->subject_key, NULL);
+        if (k >= 0)
+                log_notice(log, "user=%s offline verifier removed: the provider refused the password it was made of",
+                           u->username);
+        return k;
+}
+
+int login_offline_update(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                         const char *password, time_t now) {
+        int k = 0;
+
+        if (r->offline || !password || !*password)
+                return 0;
+        if (r->status == LOGIN_OK && r->allowed && r->uid)
+                k = offline_store(c, log, r, password, now);
+        else if (r->status == LOGIN_BAD_CREDENTIALS && r->oauth == OAUTH_WRONG_PASSWORD)
+                k = offline_forget(c, log, r, password);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                log_err(log, "the offline verifier could not be updated: %s", strerror(-k));
         return 0;
 }
 
@@ -411,7 +600,7 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
                 }
 
         if (ok && r->allowed) {
-                id = LOG_ID_LOGIN_SUCCESS;
+                id = r->offline ? LOG_ID_LOGIN_SUCCESS_OFFLINE : LOG_ID_LOGIN_SUCCESS;
                 result = "success";
                 priority = LOG_NOTICE;
         } else if (ok) {
@@ -444,11 +633,12 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
 
         if (ok)
                 log_record(log, priority, id, fields, ELEMENTSOF(fields),
-                           "user=%s flow=%s result=success local_user=%s uid=%s allowed=%s access=\"%s\" roles=%s requests=%u",
-                           user, flow, r->identity->username, uid, r->allowed ? "yes" : "no",
-                           strempty(r->access_reason), n ? roles : "-", r->n_requests);
+                           "user=%s flow=%s%s result=success local_user=%s uid=%s allowed=%s access=\"%s\" roles=%s requests=%u",
+                           user, flow, r->offline ? " source=offline" : "", r->identity->username, uid,
+                           r->allowed ? "yes" : "no", strempty(r->access_reason), n ? roles : "-", r->n_requests);
         else
                 log_record(log, priority, id, fields, ELEMENTSOF(fields),
-                           "user=%s flow=%s result=%s reason=\"%s\" requests=%u", user, flow,
-                           login_status_to_string(r->status), strempty(r->reason), r->n_requests);
+                           "user=%s flow=%s%s result=%s reason=\"%s\" requests=%u", user, flow,
+                           r->offline ? " source=offline" : "", login_status_to_string(r->status), strempty(r->reason),
+                           r->n_requests);
 }

@@ -43,6 +43,9 @@ struct login_result {
         unsigned n_requests;       /* HTTP requests this login made */
         uint32_t uid;              /* set by login_store */
         char *idp_name;            /* the name sent to the provider, when one was typed */
+        bool unreachable;          /* the provider could not answer at all (see login_offline) */
+        bool offline;              /* decided by the offline verifier, not by the provider */
+        int64_t offline_since;     /* with offline: when the password was last accepted online */
 };
 
 void login_result_done(struct login_result *r);
@@ -102,6 +105,34 @@ int login_device(struct provider *p, const char *typed_user, const struct login_
  * allocation failure.
  */
 int login_store(const struct cloudauth_config *c, const struct logger *log, struct login_result *r, time_t now);
+
+/*
+ * The offline password login, for a password login whose online attempt
+ * ended with ->unreachable set (connection refused, DNS failure,
+ * timeout, TLS failure, HTTP 5xx or 429): never after the provider answered.
+ * Checks password against the verifier of typed_user's record, keyed with
+ * the host key, when the record is not refused and its last allowed online
+ * login is within [offline] max_age of now; at most OFFLINE_SLOTS checks run
+ * on the host at once, a login waits OFFLINE_SLOT_WAIT_MS for its turn.
+ * Fills *ret (zeroed here) with ->offline set: LOGIN_OK with the cached
+ * identity and the access policy's verdict on its cached groups,
+ * LOGIN_BAD_CREDENTIALS when the password does not match, LOGIN_UNAVAILABLE
+ * when no offline login is possible (->reason says why). Negative errno only
+ * for allocation failure.
+ */
+int login_offline(const struct cloudauth_config *c, const struct logger *log, const char *typed_user,
+                  const char *password, time_t now, struct login_result *ret);
+
+/*
+ * After login_store of an allowed online password login (r->uid set): a new
+ * verifier of password, with the configured parameters, replaces the one in
+ * the record. After a refused password (the provider said it is wrong): a
+ * verifier the password matches is deleted, since the password was changed
+ * at the provider. Anything else is left alone. Failures are logged; the
+ * login's verdict stays. Negative errno only for allocation failure.
+ */
+int login_offline_update(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                         const char *password, time_t now);
 
 /*
  * acct_mgmt for a user this transaction did not authenticate (sshd with a
