@@ -156,6 +156,12 @@ ns_enter() {
         trap _cleanup EXIT
         trap 'exit 130' INT TERM
         _setup_dev
+        # Where the machine's journald runs, the helper would send it the decisions
+        # these tests read from the syslog capture: hide its socket here.
+        if [[ -d /run/systemd/journal ]]; then
+                mount -t tmpfs -o mode=0755,size=1m cloudauth-no-journal /run/systemd/journal ||
+                        fail "cannot hide the machine's journal socket"
+        fi
         mkdir -m 0755 "$T/pam.d"
         mkdir -m 0700 "$T/state" "$T/cache"
 }
