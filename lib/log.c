@@ -19,6 +19,7 @@ static bool log_wanted(const struct logger *log, int priority) {
 }
 
 /* One decision, one line: never let a value break the line apart. */
+static void log_line_format(char line[static LOG_LINE_MAX], const char *fmt, va_list ap) _printf_(2, 0);
 static void log_line_format(char line[static LOG_LINE_MAX], const char *fmt, va_list ap) {
         vsnprintf(line, LOG_LINE_MAX, fmt, ap);
         for (char *p = line; *p; p++)
