@@ -707,6 +707,15 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
         if (o->json) {
                 json_t *doc = cache_user_to_json(u);
 
+                if (doc) {
+                        /* When the verifier was made, and until when it lets the user in offline. */
+                        json_object_set_new(doc, "offline_since",
+                                            u->verifier ? json_integer((json_int_t) u->verifier->created) : json_null());
+                        json_object_set_new(doc, "offline_until",
+                                            u->verifier && c->offline_enabled
+                                                    ? json_integer((json_int_t) (u->verifier->created + (int64_t) c->offline_max_age))
+                                                    : json_null());
+                }
                 if (doc && r >= 0) {
                         json_object_set_new(doc, "failures", json_integer(lock.failures));
                         json_object_set_new(doc, "locked_until",
@@ -730,6 +739,14 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
         print_groups("local groups", u->unix_groups, u->n_unix_groups);
         printf("%-14s %s\n", "first login", first);
         printf("%-14s %s\n", "last login", last);
+        if (u->verifier && c->offline_enabled) {
+                char made[64], until_offline[64];
+
+                format_time(u->verifier->created, made, sizeof(made));
+                format_time(u->verifier->created + (int64_t) c->offline_max_age, until_offline, sizeof(until_offline));
+                printf("%-14s password of %s, until %s\n", "offline login", made, until_offline);
+        } else
+                printf("%-14s %s\n", "offline login", u->verifier ? "turned off ([offline] enabled = no)" : "none");
         if (r < 0)
                 return EXIT_FAILURE;
         format_time(lock.locked_until, until, sizeof(until));

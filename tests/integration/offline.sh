@@ -27,6 +27,9 @@ expect_pam_ok
 record=$(grep -l '"alice@example.com"' "$T/state/users/"*.json)
 grep -q '"algorithm": "argon2id-keyed"' "$record" || fail "the record holds no verifier: $(cat "$record")"
 grep -q "$pw" "$record" && fail "the record holds the password itself"
+show=$(ctl user show alice) || fail "user show alice: $show"
+grep -qE '^offline login +password of [0-9-]+ [0-9:]+, until [0-9-]+ [0-9:]+' <<<"$show" ||
+        fail "user show does not say until when alice may log in offline: $show"
 
 provider_fails 1
 syslog_mark
@@ -83,6 +86,7 @@ pam_run login alice@example.com "authenticate" "$pw"
 expect_pam_fail "Authentication failure"
 expect_syslog 'offline verifier removed' "the verifier of the refused password removed"
 grep -q '"offline_verifier"' "$record" && fail "the refused password's verifier is still in the record"
+ctl user show alice | grep -qE '^offline login +none$' || fail "user show still offers alice an offline login"
 provider_fails 1
 pam_run login alice@example.com "authenticate" "$pw"
 expect_pam_fail "Authentication service cannot retrieve authentication info"
