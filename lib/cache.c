@@ -523,7 +523,7 @@ static int subject_write(const struct cloudauth_config *c, const struct logger *
 
 /* ---- directories and the lock ---- */
 
-static int dir_ensure(const char *path, mode_t mode, const struct logger *log) {
+int cache_dir_ensure(const char *path, mode_t mode, const struct logger *log) {
         struct stat st;
 
         if (mkdir(path, mode) < 0 && errno != EEXIST)
@@ -546,11 +546,11 @@ static int dirs_ensure(const struct cloudauth_config *c, const struct logger *lo
 
         if (!c->state_dir)
                 return -EINVAL;
-        if ((r = dir_ensure(c->state_dir, 0755, log)) < 0)
+        if ((r = cache_dir_ensure(c->state_dir, 0755, log)) < 0)
                 return r;
         if (asprintf(&users, "%s/users", c->state_dir) < 0)
                 return -ENOMEM;
-        return dir_ensure(users, 0700, log);
+        return cache_dir_ensure(users, 0700, log);
 }
 
 /* Temp files of writers that died (the lock is held, so no live writer owns one). */

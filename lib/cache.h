@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -127,6 +128,12 @@ int cache_rebuild(const struct cloudauth_config *c, const struct logger *log);
  * with other settings, or nssdb_open()'s error. Writes nothing.
  */
 int cache_nssdb_check(const struct cloudauth_config *c, const struct logger *log);
+
+/*
+ * Create path (mode) when missing, and check it is a directory owned by root
+ * (or the effective user) that group and others cannot write. Logged errors.
+ */
+int cache_dir_ensure(const char *path, mode_t mode, const struct logger *log);
 
 /* The nss.db path for this configuration. */
 int cache_nssdb_path(const struct cloudauth_config *c, char **ret);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "cache.h"
 #include "lockout.h"
 #include "macro.h"
 #include "sha256.h"
@@ -62,30 +63,13 @@ static int lockout_path(const struct cloudauth_config *c, const char *idp_name, 
         return asprintf(ret, "%s/lockout/%s", c->state_dir, hex) < 0 ? -ENOMEM : 0;
 }
 
-static int dir_check(const char *path, mode_t mode, const struct logger *log) {
-        struct stat st;
-
-        if (mkdir(path, mode) < 0 && errno != EEXIST)
-                return log_error_errno(log, -errno, "%s: cannot create: %s", path, strerror(errno));
-        if (lstat(path, &st) < 0)
-                return log_error_errno(log, -errno, "%s: cannot stat: %s", path, strerror(errno));
-        if (!S_ISDIR(st.st_mode))
-                return log_error_errno(log, -ENOTDIR, "%s: is not a directory", path);
-        if (st.st_uid != 0 && st.st_uid != geteuid())
-                return log_error_errno(log, -EPERM, "%s: is owned by uid %u, not root", path, (unsigned) st.st_uid);
-        if (st.st_mode & 022)
-                return log_error_errno(log, -EPERM, "%s: is writable by group or others (mode %04o)", path,
-                                       (unsigned) st.st_mode & 07777);
-        return 0;
-}
-
 static int dirs_ensure(const struct cloudauth_config *c, const struct logger *log) {
         _cleanup_free_ char *dir = NULL;
         int r;
 
-        if ((r = lockout_dir(c, &dir)) < 0 || (r = dir_check(c->state_dir, 0755, log)) < 0)
+        if ((r = lockout_dir(c, &dir)) < 0 || (r = cache_dir_ensure(c->state_dir, 0755, log)) < 0)
                 return r;
-        return dir_check(dir, 0700, log);
+        return cache_dir_ensure(dir, 0700, log);
 }
 
 static int time_parse(const char *s, char **ret_end, time_t *ret) {
