@@ -98,6 +98,11 @@ int http_errno_from_curl(int code, long os_errno) {
                 return -EHOSTUNREACH;
         case CURLE_OPERATION_TIMEDOUT:
                 return -ETIMEDOUT;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+                /* The connection broke or closed before any answer: no verdict was given. */
+                return -ECONNRESET;
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CERTPROBLEM:
@@ -124,7 +129,8 @@ int http_errno_from_curl(int code, long os_errno) {
 }
 
 bool http_error_is_unreachable(int r) {
-        return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ETIMEDOUT;
+        return r == -ECONNREFUSED || r == -ECONNRESET || r == -EHOSTUNREACH || r == -ENETUNREACH ||
+               r == -ETIMEDOUT;
 }
 
 const char *http_strerror(int r) {
@@ -133,6 +139,8 @@ const char *http_strerror(int r) {
                 return "success";
         case -ECONNREFUSED:
                 return "connection refused";
+        case -ECONNRESET:
+                return "connection reset or closed before an answer";
         case -EHOSTUNREACH:
                 return "host unreachable or unknown";
         case -ENETUNREACH:

@@ -28,6 +28,7 @@ struct http_response {
 /*
  * Errors (negative errno), so callers can tell "IdP unreachable" from "IdP said no":
  *   -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH: could not connect (DNS failure included)
+ *   -ECONNRESET: the connection was reset or closed before a response came
  *   -ETIMEDOUT: connect or total timeout
  *   -EKEYREJECTED: TLS handshake or certificate verification failed
  *   -EFBIG: response larger than HTTP_RESPONSE_MAX

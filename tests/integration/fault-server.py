@@ -10,6 +10,7 @@
 import os
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -83,6 +84,9 @@ def serve(mode, conn):
         for _ in range(HUGE // len(block)):
             conn.sendall(block)
         conn.sendall(b'"}')
+    elif mode == "reset":
+        # The request was read; the answer is a TCP reset (SO_LINGER 0), no TLS alert, no HTTP.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     elif mode == "forbidden-empty":
         answer(conn, "403 Forbidden")
     else:
@@ -129,6 +133,7 @@ MODES = {
     "expired": "expired",
     "other-host": "otherhost",
     "forbidden-empty": "good",
+    "reset": "good",
 }
 
 

@@ -169,6 +169,7 @@ run_case() { # MODE LABEL EXPECTED-PAM-CODE EXPECTED-LOG-RESULT EXPECTED-OFFLINE
 
 # The provider could not answer: alice's verifier of the good login lets her in offline.
 run_case refused "connection refused" PAM_SUCCESS success yes
+run_case reset "reset after the request" PAM_SUCCESS success yes
 run_case black-hole "black hole (accepts, silent)" PAM_SUCCESS success yes
 run_case slow-body "body at one byte a second" PAM_SUCCESS success yes
 run_case status-500 "500" PAM_SUCCESS success yes

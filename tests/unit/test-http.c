@@ -57,14 +57,16 @@ static void test_error_mapping(void) {
         CHECK_INT(http_errno_from_curl(CURLE_FILESIZE_EXCEEDED, 0), -EFBIG);
         CHECK_INT(http_errno_from_curl(CURLE_UNSUPPORTED_PROTOCOL, 0), -EPROTONOSUPPORT);
         CHECK_INT(http_errno_from_curl(CURLE_OUT_OF_MEMORY, 0), -ENOMEM);
-        CHECK_INT(http_errno_from_curl(CURLE_GOT_NOTHING, 0), -EPROTO);
-        CHECK_INT(http_errno_from_curl(CURLE_RECV_ERROR, 0), -EPROTO);
+        CHECK_INT(http_errno_from_curl(CURLE_GOT_NOTHING, 0), -ECONNRESET);
+        CHECK_INT(http_errno_from_curl(CURLE_RECV_ERROR, ECONNRESET), -ECONNRESET);
+        CHECK_INT(http_errno_from_curl(CURLE_SEND_ERROR, EPIPE), -ECONNRESET);
         CHECK_INT(http_errno_from_curl(CURLE_WEIRD_SERVER_REPLY, 0), -EPROTO);
 
         CHECK(http_error_is_unreachable(-ECONNREFUSED));
         CHECK(http_error_is_unreachable(-EHOSTUNREACH));
         CHECK(http_error_is_unreachable(-ENETUNREACH));
         CHECK(http_error_is_unreachable(-ETIMEDOUT));
+        CHECK(http_error_is_unreachable(-ECONNRESET));
         CHECK(!http_error_is_unreachable(-EKEYREJECTED));
         CHECK(!http_error_is_unreachable(-EFBIG));
         CHECK(!http_error_is_unreachable(-EPROTO));
