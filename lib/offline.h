@@ -25,7 +25,7 @@
 
 /* How many verifications run at once on the host, and how long a login waits for one. */
 #define OFFLINE_SLOTS 2
-#define OFFLINE_SLOT_WAIT_MS 10000
+#define OFFLINE_SLOT_WAIT_MS 30000
 
 struct offline_params {
         uint32_t time_cost;   /* argon2 passes, 1..OFFLINE_TIME_COST_MAX */

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 ns_enter "$@"
 require_module
 private_tmp
-n=20
+n=50
 idp_users_file "$T/users.json" "$n"
 idp_start --users "$T/users.json"
 write_config
@@ -93,6 +93,44 @@ expect_pam_fail "Authentication service cannot retrieve authentication info"
 grep -q "no offline login is possible for alice@example.com" "$PAM_OUT" || fail "old password still tried offline"
 
 # ---- many at once: all get in, never more than two verifications at a time -----
+# The memory of every helper, sampled every 10 ms while the logins run: the
+# highest number of helpers holding an argon2 buffer (resident over half of
+# [offline] memory, 64 MiB) at one moment, and the highest total of their
+# proportional set sizes (shared library pages counted once).
+memory_sampler() { # OUTFILE
+        python3 - "$1" <<'PY' &
+import os, signal, sys, time
+out = sys.argv[1]
+big = peak_big = peak_total = 0
+stop = False
+def done(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, done)
+while not stop:
+    big = total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "cloudauth-auth":
+                    continue
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                fields = {l.split(":")[0]: int(l.split()[1]) for l in f if l.endswith("kB\n")}
+        except (OSError, ValueError):
+            continue
+        total += fields.get("Pss", 0)
+        big += fields.get("Rss", 0) > 32 * 1024
+    peak_big = max(peak_big, big)
+    peak_total = max(peak_total, total)
+    time.sleep(0.01)
+with open(out, "w") as f:
+    f.write(f"{peak_big} {peak_total // 1024}\n")
+PY
+        SAMPLER_PID=$!
+}
+
 logins_at_once() { # WHAT: every userK logs in with her password, all at once
         local k pids=()
         for k in $(seq 1 "$n"); do
@@ -106,8 +144,18 @@ logins_at_once() { # WHAT: every userK logs in with her password, all at once
 logins_at_once online
 idp_stop
 syslog_mark
+memory_sampler "$T/memory"
+start=$(now_ms)
 logins_at_once offline
-syslog_wait_for 'user=user20@example\.com flow=password source=offline result=success' 5 || true
+elapsed=$(($(now_ms) - start))
+kill "$SAMPLER_PID"
+wait "$SAMPLER_PID"
+read -r peak_big peak_mib <"$T/memory"
+echo "$n offline logins at once: ${elapsed} ms; at most $peak_big helpers with an argon2 buffer at once, $peak_mib MiB in all helpers at the peak"
+((peak_big >= 1 && peak_big <= 2)) || fail "$peak_big helpers held an argon2 buffer at once, expected 1 or 2"
+# Two argon2 buffers, and a few MiB for each helper waiting for its turn.
+((peak_mib <= 2 * 64 + n * 4)) || fail "the helpers used $peak_mib MiB at once, more than $((2 * 64 + n * 4)) MiB"
+syslog_wait_for "user=user$n@example\.com flow=password source=offline result=success" 5 || true
 [[ $(syslog_grep -c 'flow=password source=offline result=success') -eq $n ]] ||
         fail "not all $n offline logins were logged as such"
 slots=$(syslog_grep -o 'offline verification slot [0-9]*' | sort -u | awk '{print $4}' | tr '\n' ' ')
