@@ -7,6 +7,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "device-flow.h"
@@ -290,13 +291,37 @@ static void tell_user(struct helper *h, const struct login_result *res) {
 }
 
 /* Every flow ends here: store (or revoke), log the decision, tell the person, answer the module. */
+/*
+ * The offline verifier's argon2 work (a new verifier, or the check that
+ * deletes a refused one), after the answer: the person waits for the
+ * provider, never for the verifier. A child of the helper does it, still root
+ * and in the helper's own session, while the module reaps the helper at once;
+ * without a child, the helper does it before it exits. true in the process
+ * that is to do it.
+ */
+static bool offline_update_after_answer(struct helper *h) {
+        pid_t pid = fork();
+
+        if (pid < 0) {
+                log_warn(&h->log, "cannot fork for the offline verifier (%s): updating it before the helper exits",
+                         strerror(errno));
+                return true;
+        }
+        if (pid > 0)
+                return false;
+        /* The module's end of the conversation is no business of this child's. */
+        close(h->conv.fd);
+        h->conv.fd = -1;
+        alarm(HELPER_AFTER_ANSWER_DEADLINE_S);
+        return true;
+}
+
 static int login_conclude(struct helper *h, const struct cloudauth_config *c, const char *flow,
                           struct login_result *res, const char *password) {
         enum proto_code code;
         int r;
 
-        if (login_store(c, &h->log, res, time(NULL)) < 0 ||
-            login_offline_update(c, &h->log, res, password, time(NULL)) < 0) {
+        if (login_store(c, &h->log, res, time(NULL)) < 0) {
                 login_result_done(res);
                 return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
         }
@@ -309,6 +334,9 @@ static int login_conclude(struct helper *h, const struct cloudauth_config *c, co
         if (code != PROTO_CODE_SUCCESS || res->offline)
                 tell_user(h, res);
         r = helper_result(h, code, code == PROTO_CODE_SUCCESS ? res->identity->username : NULL);
+        if (login_offline_update_wanted(res, password) && offline_update_after_answer(h) &&
+            login_offline_update(c, &h->log, res, password, time(NULL)) < 0)
+                r = -ENOMEM;
         login_result_done(res);
         return r;
 }

@@ -100,6 +100,8 @@ static int sandbox_self(void) {
                 return -ENOMEM;
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 return -errno;
+        /* Executed from a descriptor, the kernel may have named it by the descriptor's number: name it for ps. */
+        (void) prctl(PR_SET_NAME, "cloudauth-auth", 0, 0, 0);
         if (chdir("/") < 0)
                 return -errno;
         for (int fd = 0; fd <= 2; fd++)

@@ -11,6 +11,8 @@
 
 /* How long the person has to answer a password prompt. */
 #define HELPER_PROMPT_TIMEOUT_MS (5 * 60 * 1000)
+/* The work a helper's child does after the answer (see login_conclude): one argon2 slot wait and run. */
+#define HELPER_AFTER_ANSWER_DEADLINE_S 60
 /* The module answers GET_AUTHTOK from its own memory, at once. */
 #define HELPER_ITEM_TIMEOUT_MS (10 * 1000)
 

@@ -346,26 +346,37 @@ static void offline_params_from_config(const struct cloudauth_config *c, struct 
         };
 }
 
+/* One of the host's verification slots (see OFFLINE_SLOTS): a descriptor, or -ETIMEDOUT when none came free. */
+static int offline_slot(const struct cloudauth_config *c, const struct logger *log, const char *name) {
+        unsigned slot;
+        int fd;
+
+        fd = offline_slot_take(c->state_dir, log, OFFLINE_SLOT_WAIT_MS, &slot);
+        if (fd < 0) {
+                if (fd == -ETIMEDOUT)
+                        log_err(log, "user=%s offline verification refused: all %d slots stayed busy for %d ms", name,
+                                OFFLINE_SLOTS, OFFLINE_SLOT_WAIT_MS);
+                return fd == -ENOMEM ? fd : -ETIMEDOUT;
+        }
+        log_info(log, "user=%s offline verification slot %u", name, slot);
+        return fd;
+}
+
 /* The argon2 work under one of the host's slots: 1 match, 0 not, -ETIMEDOUT when no slot came free. */
 static int offline_check_slotted(const struct cloudauth_config *c, const struct logger *log, const char *name,
                                  const struct cache_user *u, const char *password) {
         _cleanup_close_ int slot_fd = -1;
         uint8_t key[OFFLINE_KEY_SIZE];
-        unsigned slot;
         int r;
 
         r = offline_host_key_load(c->state_dir, log, false, key);
         if (r < 0)
                 return r == -ENOMEM ? r : -ENOKEY;
-        slot_fd = offline_slot_take(c->state_dir, log, OFFLINE_SLOT_WAIT_MS, &slot);
+        slot_fd = offline_slot(c, log, name);
         if (slot_fd < 0) {
                 secret_wipe(key, sizeof(key));
-                if (slot_fd == -ETIMEDOUT)
-                        log_err(log, "user=%s offline verification refused: all %d slots stayed busy for %d ms", name,
-                                OFFLINE_SLOTS, OFFLINE_SLOT_WAIT_MS);
-                return slot_fd == -ENOMEM ? slot_fd : -ETIMEDOUT;
+                return slot_fd;
         }
-        log_info(log, "user=%s offline verification slot %u", name, slot);
         r = offline_verifier_check(key, u->subject_key, password, u->verifier);
         secret_wipe(key, sizeof(key));
         return r;
@@ -463,6 +474,7 @@ int login_offline(const struct cloudauth_config *c, const struct logger *log, co
 static int offline_store(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
                          const char *password, time_t now) {
         _cleanup_free_ char *subject = NULL;
+        _cleanup_close_ int slot_fd = -1;
         struct offline_verifier v;
         struct offline_params params;
         uint8_t key[OFFLINE_KEY_SIZE];
@@ -473,11 +485,20 @@ static int offline_store(const struct cloudauth_config *c, const struct logger *
         if ((k = offline_host_key_load(c->state_dir, log, true, key)) < 0)
                 return k;
         offline_params_from_config(c, &params);
+        /* Making a verifier costs what checking one does: the same slots bound it. */
+        slot_fd = offline_slot(c, log, r->identity->username);
+        if (slot_fd < 0) {
+                secret_wipe(key, sizeof(key));
+                return slot_fd;
+        }
         k = offline_verifier_make(key, subject, password, &params, (int64_t) now, &v);
         secret_wipe(key, sizeof(key));
+        close(TAKE_FD(slot_fd));
         if (k >= 0)
                 k = cache_user_set_verifier(c, log, r->uid, subject, &v);
         secret_wipe(&v, sizeof(v));
+        if (k >= 0)
+                log_info(log, "user=%s offline verifier stored", r->identity->username);
         return k;
 }
 
@@ -504,15 +525,22 @@ static int offline_forget(const struct cloudauth_config *c, const struct logger 
         return k;
 }
 
+bool login_offline_update_wanted(const struct login_result *r, const char *password) {
+        if (r->offline || !password || !*password)
+                return false;
+        return (r->status == LOGIN_OK && r->allowed && r->uid) ||
+               (r->status == LOGIN_BAD_CREDENTIALS && r->oauth == OAUTH_WRONG_PASSWORD);
+}
+
 int login_offline_update(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
                          const char *password, time_t now) {
         int k = 0;
 
-        if (r->offline || !password || !*password)
+        if (!login_offline_update_wanted(r, password))
                 return 0;
-        if (r->status == LOGIN_OK && r->allowed && r->uid)
+        if (r->status == LOGIN_OK)
                 k = offline_store(c, log, r, password, now);
-        else if (r->status == LOGIN_BAD_CREDENTIALS && r->oauth == OAUTH_WRONG_PASSWORD)
+        else
                 k = offline_forget(c, log, r, password);
         if (k == -ENOMEM)
                 return k;

@@ -130,9 +130,13 @@ int login_offline(const struct cloudauth_config *c, const struct logger *log, co
  * verifier the password matches is deleted, since the password was changed
  * at the provider. Anything else is left alone. Failures are logged; the
  * login's verdict stays. Negative errno only for allocation failure.
+ * Either takes one of the host's verification slots, as login_offline does.
  */
 int login_offline_update(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
                          const char *password, time_t now);
+
+/* Whether login_offline_update has anything to do for this result (no file is read). */
+bool login_offline_update_wanted(const struct login_result *r, const char *password);
 
 /*
  * acct_mgmt for a user this transaction did not authenticate (sshd with a

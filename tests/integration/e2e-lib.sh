@@ -325,6 +325,7 @@ ssh_run() { # USER PASSWORD COMMAND [ssh-client.py args...]
         SSH_RC=$?
         set -e
         [[ $SSH_RC -ne 124 ]] || fail "the ssh client hung for 90 s"
+        helpers_settle
 }
 
 expect_ssh_ok() { # DESCRIPTION

@@ -320,6 +320,19 @@ pam_run() { # SERVICE USER "OPS..." PASSWORD [VAR=VALUE for the environment...]
         end=$(now_ms)
         PAM_ELAPSED_MS=$((end - start))
         [[ $PAM_RC -ne 124 ]] || fail "pamtester hung for 60 s"
+        helpers_settle
+}
+
+# The login helper updates offline verifiers in a child after it answered:
+# wait until no helper runs in this test's mount namespace, so the next step
+# sees the record as the login left it.
+helpers_settle() {
+        local i
+        for ((i = 0; i < 2000; i++)); do
+                pgrep -x --ns $$ --nslist mnt cloudauth-auth >/dev/null || return 0
+                sleep 0.01
+        done
+        fail "a login helper still runs 20 s after its login"
 }
 
 _pam_last_message() {
