@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "cache.h"
 #include "cloudauth-build.h"
@@ -83,7 +84,8 @@ static int account_without_config(struct helper *h) {
 int helper_account(struct helper *h) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
         _cleanup_free_ char *local_user = NULL;
-        const char *reason = NULL;
+        enum login_revalidation revalidation;
+        const char *reason = NULL, *revalidation_reason = NULL;
         bool allowed = false;
         char msg[512];
         int r;
@@ -97,6 +99,11 @@ int helper_account(struct helper *h) {
         if (r == 0)
                 return helper_result(h, PROTO_CODE_USER_UNKNOWN, NULL);
 
+        /* The provider's word first, when it is due: the cached verdict below then reflects it. */
+        r = login_revalidate(c, &h->log, h->user, time(NULL), &revalidation, &revalidation_reason);
+        if (r < 0)
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+
         r = login_account_check_cached(c, &h->log, h->user, &allowed, &reason, &local_user);
         if (r == -ESRCH || r == -EINVAL) {
                 log_debug(&h->log, "user=%s result=ignored reason=\"not a cloudauth user\"", h->user);
@@ -107,6 +114,18 @@ int helper_account(struct helper *h) {
                         strerror(-r));
                 return helper_result(h, PROTO_CODE_PERM_DENIED, NULL);
         }
+        if (revalidation == REVALIDATION_REFUSED) {
+                log_notice(&h->log, "user=%s account=%s result=denied reason=\"%s\" source=revalidation", h->user,
+                           local_user, strempty(revalidation_reason));
+                snprintf(msg, sizeof(msg),
+                         "Access denied: the identity provider no longer lets %s sign in (%s).", local_user,
+                         strempty(revalidation_reason));
+                (void) conv_error(&h->conv, msg);
+                return helper_result(h, PROTO_CODE_PERM_DENIED, NULL);
+        }
+        if (revalidation == REVALIDATION_UNAVAILABLE)
+                log_warn(&h->log, "user=%s re-validation: no answer from the provider (%s); the cached verdict stands",
+                         h->user, strempty(revalidation_reason));
         if (!allowed) {
                 log_notice(&h->log, "user=%s account=%s result=denied reason=\"%s\" source=cache", h->user, local_user,
                            strempty(reason));
@@ -114,7 +133,7 @@ int helper_account(struct helper *h) {
                 (void) conv_error(&h->conv, msg);
                 return helper_result(h, PROTO_CODE_PERM_DENIED, NULL);
         }
-        log_info(&h->log, "user=%s account=%s result=allowed reason=\"%s\" source=cache", h->user, local_user,
-                 strempty(reason));
+        log_info(&h->log, "user=%s account=%s result=allowed reason=\"%s\" source=%s", h->user, local_user,
+                 strempty(reason), revalidation == REVALIDATION_CONFIRMED ? "provider" : "cache");
         return helper_result(h, PROTO_CODE_SUCCESS, local_user);
 }

@@ -292,18 +292,19 @@ static void tell_user(struct helper *h, const struct login_result *res) {
 
 /* Every flow ends here: store (or revoke), log the decision, tell the person, answer the module. */
 /*
- * The offline verifier's argon2 work (a new verifier, or the check that
- * deletes a refused one), after the answer: the person waits for the
- * provider, never for the verifier. A child of the helper does it, still root
+ * What the answer need not wait for: the refresh token into the record, and
+ * the offline verifier's argon2 work (a new verifier, or the check that
+ * deletes a refused one). The person waits for the provider, never for
+ * these. A child of the helper does it, still root
  * and in the helper's own session, while the module reaps the helper at once;
  * without a child, the helper does it before it exits. true in the process
  * that is to do it.
  */
-static bool offline_update_after_answer(struct helper *h) {
+static bool after_answer(struct helper *h) {
         pid_t pid = fork();
 
         if (pid < 0) {
-                log_warn(&h->log, "cannot fork for the offline verifier (%s): updating it before the helper exits",
+                log_warn(&h->log, "cannot fork for the work after the answer (%s): doing it before the helper exits",
                          strerror(errno));
                 return true;
         }
@@ -334,8 +335,10 @@ static int login_conclude(struct helper *h, const struct cloudauth_config *c, co
         if (code != PROTO_CODE_SUCCESS || res->offline)
                 tell_user(h, res);
         r = helper_result(h, code, code == PROTO_CODE_SUCCESS ? res->identity->username : NULL);
-        if (login_offline_update_wanted(res, password) && offline_update_after_answer(h) &&
-            login_offline_update(c, &h->log, res, password, time(NULL)) < 0)
+        if ((login_offline_update_wanted(res, password) || login_session_store_wanted(c, &h->log, res)) &&
+            after_answer(h) &&
+            (login_session_store(c, &h->log, res, time(NULL)) < 0 ||
+             login_offline_update(c, &h->log, res, password, time(NULL)) < 0))
                 r = -ENOMEM;
         login_result_done(res);
         return r;

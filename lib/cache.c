@@ -75,6 +75,7 @@ void cache_user_free(struct cache_user *u) {
         if (u->verifier)
                 secret_wipe(u->verifier, sizeof(*u->verifier));
         free(u->verifier);
+        erase_and_free(u->refresh_sealed);
         strv_free(u->idp_groups);
         strv_free(u->app_roles);
         strv_free(u->roles);
@@ -363,6 +364,12 @@ int cache_user_parse(const char *text, size_t len, struct cache_user **ret) {
                 if ((r = offline_verifier_from_json(v, u->verifier)) < 0)
                         return r;
         }
+        if ((r = json_get_opt_string(o, "refresh_token_sealed", &u->refresh_sealed)) < 0)
+                return r;
+        v = json_object_get(o, "last_answer");
+        if (v && !json_is_integer(v))
+                return -EBADMSG;
+        u->last_answer = v ? json_integer_value(v) : 0;
 
         *ret = TAKE_PTR(u);
         return 0;
@@ -445,6 +452,14 @@ static json_t *record_to_json(const struct cache_user *u) {
                 return NULL;
         }
         if (o && u->verifier && json_object_set_new(o, "offline_verifier", offline_verifier_to_json(u->verifier)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        if (o && u->refresh_sealed && json_object_set_new(o, "refresh_token_sealed", json_string(u->refresh_sealed)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        if (o && u->last_answer && json_object_set_new(o, "last_answer", json_integer((json_int_t) u->last_answer)) < 0) {
                 json_decref(o);
                 return NULL;
         }
@@ -1615,21 +1630,6 @@ static int other_subject_check(const struct cloudauth_config *c, const struct lo
         return 0;
 }
 
-static int strv_dup(char *const *v, char ***ret) {
-        size_t n = strv_length(v);
-        char **r = calloc(n + 1, sizeof(char *));
-
-        if (!r)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(r[i] = strdup(v[i]))) {
-                        strv_free(r);
-                        return -ENOMEM;
-                }
-        *ret = r;
-        return 0;
-}
-
 static int dup_opt(const char *s, char **ret) {
         *ret = s ? strdup(s) : NULL;
         return s && !*ret ? -ENOMEM : 0;
@@ -1868,8 +1868,10 @@ static int store_login_locked(const struct cloudauth_config *c, const struct log
                 return r;
         if (old) {
                 u->first_login = old->first_login;
-                /* The verifier belongs to the subject, whose record this stays. */
+                /* The verifier and the refresh token belong to the subject, whose record this stays. */
                 u->verifier = TAKE_PTR(old->verifier);
+                u->refresh_sealed = TAKE_PTR(old->refresh_sealed);
+                u->last_answer = old->last_answer;
                 if (!streq(old->username, u->username))
                         log_notice(log, "%s (uid %" PRIu32 ") is now %s: same subject, renamed at the IdP",
                                    old->username, uid, u->username);
@@ -2145,6 +2147,8 @@ static int refuse_locked(const struct cloudauth_config *c, const struct logger *
         if (u->verifier)
                 secret_wipe(u->verifier, sizeof(*u->verifier));
         free(TAKE_PTR(u->verifier));
+        /* Nor a re-validation: the next allowed online login brings a new grant. */
+        erase_and_free(TAKE_PTR(u->refresh_sealed));
         cache_group_array_free(u->groups, u->n_groups);
         cache_group_array_free(u->unix_groups, u->n_unix_groups);
         u->groups = u->unix_groups = NULL;
@@ -2219,6 +2223,37 @@ int cache_user_set_verifier(const struct cloudauth_config *c, const struct logge
                         return -ENOMEM;
                 *u->verifier = *v;
         }
+        return record_write(c, log, u);
+}
+
+int cache_user_set_refresh(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                           const char *subject_key, const char *sealed, int64_t answered_at) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_close_ int lock = -1;
+        char *copy = NULL;
+        int r;
+
+        if (!c->state_dir || !subject_key)
+                return -EINVAL;
+        if (sealed && !(copy = strdup(sealed)))
+                return -ENOMEM;
+        lock = lock_take(c, log);
+        if (lock < 0) {
+                free(copy);
+                return lock;
+        }
+        if ((r = cache_user_load_by_uid(c, log, uid, &u)) < 0) {
+                free(copy);
+                return r;
+        }
+        if (!streq(u->subject_key, subject_key)) {
+                free(copy);
+                return -ESTALE;
+        }
+        erase_and_free(u->refresh_sealed);
+        u->refresh_sealed = copy;
+        if (answered_at > u->last_answer)
+                u->last_answer = answered_at;
         return record_write(c, log, u);
 }
 

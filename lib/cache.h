@@ -13,7 +13,7 @@
 
 /*
  * The identity store under STATE_DIR:
- *   users/<uid>.json      root 0600: one user's record (no tokens in this version)
+ *   users/<uid>.json      root 0600: one user's record (a refresh token only sealed, see tokenbox.h)
  *   users/subject-<hex>   root 0600: uid of a stable subject, hex = SHA-256 of the subject key
  *   nss.db                0644: compiled index for the NSS module (see nssdb.h)
  *   nss.delta.db          0644: the users added since nss.db was last written whole
@@ -47,6 +47,8 @@ struct cache_user {
         int64_t refused_at;        /* 0, or when an online login was last refused (see cache_user_refuse) */
         char *refusal;             /* why, when refused_at is set */
         struct offline_verifier *verifier; /* NULL, or of the password of the last allowed online login */
+        char *refresh_sealed;      /* NULL, or the refresh token of the last online answer, sealed (see tokenbox.h) */
+        int64_t last_answer;       /* 0, or when the provider last vouched for the account (login or refresh) */
 };
 
 void cache_user_free(struct cache_user *u);
@@ -117,6 +119,19 @@ int cache_user_forget(const struct cloudauth_config *c, const struct logger *log
  */
 int cache_user_set_verifier(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
                             const char *subject_key, const struct offline_verifier *v);
+
+/*
+ * Replace the sealed refresh token of the record of uid with sealed (NULL:
+ * remove it) and, with answered_at nonzero, record that the provider vouched
+ * for the account then; under the lock. Errors as cache_user_set_verifier.
+ */
+int cache_user_set_refresh(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                           const char *subject_key, const char *sealed, int64_t answered_at);
+
+/* When the provider last vouched for u: its last allowed online login or its last refresh. */
+static inline int64_t cache_user_last_answer(const struct cache_user *u) {
+        return u->last_answer > u->last_online_login ? u->last_answer : u->last_online_login;
+}
 
 /* Rebuild nss.db from every record (the records are the truth; nss.db is derived). */
 int cache_rebuild(const struct cloudauth_config *c, const struct logger *log);

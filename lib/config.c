@@ -49,6 +49,7 @@ enum section {
         SECTION_ROLE,
         SECTION_OFFLINE,
         SECTION_LOCKOUT,
+        SECTION_SESSION,
         SECTION_PATHS,
         SECTION_UIDS, /* keys are user names, not fixed key names */
         _SECTION_MAX,
@@ -381,6 +382,23 @@ static bool scope_token_valid(const char *s) {
                         return false;
         }
         return true;
+}
+
+/* Refresh tokens are kept only for re-validation: offline_access is requested exactly then. */
+static int scopes_for_refresh(struct cloudauth_config *c) {
+        const char *at;
+        char *joined;
+
+        if (!c->session_revalidate)
+                return 0;
+        for (at = strstr(c->scopes, "offline_access"); at; at = strstr(at + 1, "offline_access"))
+                if ((at == c->scopes || at[-1] == ' ') && (at[14] == ' ' || at[14] == 0))
+                        return 0;
+        if (asprintf(&joined, "%s offline_access", c->scopes) < 0)
+                return -ENOMEM;
+        free(c->scopes);
+        c->scopes = joined;
+        return 0;
 }
 
 static int parse_scopes(void *base, const struct key_def *k, const char *v, char *err, size_t errlen) {
@@ -741,6 +759,11 @@ static const struct key_def lockout_keys[] = {
         { NULL, NULL, 0, 0, 0 },
 };
 
+static const struct key_def session_keys[] = {
+        { "revalidate", parse_duration, CFG(session_revalidate), 0, 30 * DAY },
+        { NULL, NULL, 0, 0, 0 },
+};
+
 static const struct key_def paths_keys[] = {
         { "state_dir", parse_path, CFG(state_dir), 0, 0 },
         { "cache_dir", parse_path, CFG(cache_dir), 0, 0 },
@@ -816,6 +839,7 @@ static const struct {
         [SECTION_ROLE] = { "role", role_keys },
         [SECTION_OFFLINE] = { "offline", offline_keys },
         [SECTION_LOCKOUT] = { "lockout", lockout_keys },
+        [SECTION_SESSION] = { "session", session_keys },
         [SECTION_PATHS] = { "paths", paths_keys },
         [SECTION_UIDS] = { "uids", uids_keys },
 };
@@ -1094,6 +1118,7 @@ int config_new_defaults(struct cloudauth_config **ret) {
         c->uid_max = DEFAULT_UID_MAX;
         c->offline_enabled = true;
         c->offline_max_age = 7 * DAY;
+        c->session_revalidate = 15 * 60;
         c->offline_time_cost = OFFLINE_DEFAULT_TIME_COST;
         c->offline_memory_mib = OFFLINE_DEFAULT_MEMORY_MIB;
         c->lockout_attempts = 5;
@@ -1489,7 +1514,7 @@ int config_load(const char *path, const struct logger *log, struct cloudauth_con
                 if ((r = load_file(c, file, log, origins)) < 0)
                         return r;
         }
-        if ((r = validate_full(c, log, origins)) < 0)
+        if ((r = validate_full(c, log, origins)) < 0 || (r = scopes_for_refresh(c)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;

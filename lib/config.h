@@ -35,7 +35,7 @@ struct cloudauth_config {
         char *issuer;
         char *client_id;
         char *client_secret_file;
-        char *scopes;        /* space separated; default "openid profile email" (no refresh token is kept) */
+        char *scopes;        /* space separated; default "openid profile email"; offline_access is added with [session] revalidate */
         char *ca_file;
         char *proxy;         /* http(s)://host[:port] for every request, NULL = direct; never from the environment */
         unsigned flows;      /* enum login_flow bits; default password */
@@ -78,6 +78,9 @@ struct cloudauth_config {
         unsigned lockout_attempts; /* failures within the window that lock the account; default 5, 0 = off */
         uint64_t lockout_window;   /* seconds, default 15m */
         uint64_t lockout_duration; /* seconds, default 15m */
+
+        /* [session] */
+        uint64_t session_revalidate; /* seconds, default 15m, 0 = off (no refresh token is requested or kept) */
 
         /* [paths] */
         char *state_dir; /* default /var/lib/cloudauth */

@@ -8,6 +8,7 @@
 #include "login.h"
 #include "macro.h"
 #include "secret.h"
+#include "tokenbox.h"
 
 static const char *const login_status_table[_LOGIN_STATUS_MAX] = {
         [LOGIN_OK] = "success",
@@ -32,6 +33,7 @@ void login_result_done(struct login_result *r) {
                 json_decref(r->claims);
         strv_free(r->roles);
         free(r->idp_name);
+        erase_and_free(r->refresh_token);
         *r = (struct login_result) {0};
 }
 
@@ -231,6 +233,8 @@ int login_device(struct provider *p, const char *typed_user, const struct login_
         }
         log_debug(p->log, "device flow: tokens after %u token requests", polls);
         r = login_verify_tokens(p, typed_user, tokens.id_token, NULL, ret);
+        if (r >= 0 && ret->status == LOGIN_OK)
+                ret->refresh_token = TAKE_PTR(tokens.refresh_token);
 
 out:
         oauth_tokens_done(&tokens);
@@ -274,6 +278,8 @@ int login_password(struct provider *p, const char *typed_user, const char *passw
         }
 
         r = login_finish(p, idp_name, tokens.id_token, NULL, ret);
+        if (r >= 0 && ret->status == LOGIN_OK)
+                ret->refresh_token = TAKE_PTR(tokens.refresh_token);
 
 out:
         oauth_tokens_done(&tokens);
@@ -549,6 +555,198 @@ int login_offline_update(const struct cloudauth_config *c, const struct logger *
         return 0;
 }
 
+bool login_session_store_wanted(const struct cloudauth_config *c, const struct logger *log,
+                                const struct login_result *r) {
+        (void) log;
+        return c->session_revalidate && !r->offline && r->status == LOGIN_OK && r->allowed && r->uid &&
+               r->refresh_token && *r->refresh_token;
+}
+
+int login_session_store(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                        time_t now) {
+        _cleanup_free_ char *subject = NULL;
+        _cleanup_erase_ char *sealed = NULL;
+        uint8_t key[OFFLINE_KEY_SIZE];
+        int k;
+
+        if (!login_session_store_wanted(c, log, r))
+                return 0;
+        if ((k = cache_subject_key(r->identity, &subject)) < 0)
+                return k == -ENOMEM ? k : 0;
+        if ((k = offline_host_key_load(c->state_dir, log, true, key)) < 0)
+                goto fail;
+        k = tokenbox_seal(key, subject, r->uid, r->refresh_token, &sealed);
+        secret_wipe(key, sizeof(key));
+        if (k >= 0)
+                k = cache_user_set_refresh(c, log, r->uid, subject, sealed, (int64_t) now);
+        if (k >= 0)
+                return 0;
+fail:
+        if (k == -ENOMEM)
+                return k;
+        log_err(log, "user=%s the refresh token could not be kept: %s", r->identity->username, strerror(-k));
+        return 0;
+}
+
+/* The record's refresh token, opened: 1 and *ret set, 0 when there is none that opens (logged). */
+static int session_token_open(const struct cloudauth_config *c, const struct logger *log, const struct cache_user *u,
+                              char **ret) {
+        uint8_t key[OFFLINE_KEY_SIZE];
+        int k;
+
+        if (!u->refresh_sealed)
+                return 0;
+        k = offline_host_key_load(c->state_dir, log, false, key);
+        if (k == -ENOMEM)
+                return k;
+        if (k >= 0) {
+                k = tokenbox_open(key, u->subject_key, u->uid, u->refresh_sealed, ret);
+                secret_wipe(key, sizeof(key));
+        }
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                log_err(log, "user=%s the stored refresh token cannot be opened (%s): it is deleted", u->username,
+                        strerror(-k));
+                (void) cache_user_set_refresh(c, log, u->uid, u->subject_key, NULL, 0);
+                return 0;
+        }
+        return 1;
+}
+
+/* The groups of the refresh's ID token, or, when it carries no groups claim, the ones the record holds. */
+static int revalidation_groups(const struct cloudauth_config *c, const struct cache_user *u, struct login_result *r) {
+        char **groups;
+
+        if (json_object_get(r->claims, c->groups_claim))
+                return 0;
+        if (strv_dup(u->idp_groups, &groups) < 0)
+                return -ENOMEM;
+        strv_free(r->identity->groups);
+        r->identity->groups = groups;
+        strv_free(r->roles);
+        r->roles = NULL;
+        if (roles_resolve(c, r->identity, &r->roles) < 0)
+                return -ENOMEM;
+        return access_check(c, r->identity, r->roles, &r->allowed, &r->access_reason);
+}
+
+int login_revalidate(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
+                     enum login_revalidation *ret, const char **ret_reason) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_erase_ char *token = NULL, *sealed = NULL;
+        _cleanup_free_ char *subject = NULL;
+        struct oauth_tokens tokens = {0};
+        struct login_result res = {0};
+        struct provider p;
+        const char *refusal = NULL;
+        uint8_t key[OFFLINE_KEY_SIZE];
+        int r;
+
+        *ret = REVALIDATION_NOT_DUE;
+        *ret_reason = "vouched for recently";
+        if (!c->session_revalidate)
+                return 0;
+        r = cache_user_load_by_name(c, log, name, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || u->refused_at) {
+                *ret_reason = "nothing to re-validate";
+                return 0;
+        }
+        if ((int64_t) now >= cache_user_last_answer(u) &&
+            (uint64_t) ((int64_t) now - cache_user_last_answer(u)) <= c->session_revalidate)
+                return 0;
+        if ((r = session_token_open(c, log, u, &token)) <= 0) {
+                *ret_reason = "no refresh token is kept";
+                return r;
+        }
+
+        if ((r = provider_init(&p, c, log)) < 0)
+                return r;
+        r = oauth_refresh_grant(&p, token, &tokens, &res.oauth);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0 && res.oauth == OAUTH_OK)
+                res.oauth = OAUTH_PROTOCOL_ERROR;
+        if (res.oauth != OAUTH_OK) {
+                /* invalid_grant: disabled, deleted, password reset, sessions revoked. */
+                if (res.oauth == OAUTH_WRONG_PASSWORD || res.oauth == OAUTH_REJECTED)
+                        refusal = "the provider ended the grant (account disabled or deleted, password reset, or sessions revoked)";
+                else if (res.oauth == OAUTH_DISABLED)
+                        refusal = "the provider says the account is disabled";
+                else if (res.oauth == OAUTH_NO_SUCH_USER)
+                        refusal = "the provider says the account does not exist";
+                if (!refusal) {
+                        *ret = REVALIDATION_UNAVAILABLE;
+                        *ret_reason = oauth_result_to_string(res.oauth);
+                        r = 0;
+                        goto out;
+                }
+        } else if (tokens.id_token) {
+                r = login_finish(&p, NULL, tokens.id_token, NULL, &res);
+                if (r < 0)
+                        goto out;
+                if (res.status == LOGIN_OK && ((r = cache_subject_key(res.identity, &subject)) < 0 ||
+                                               !streq(subject, u->subject_key))) {
+                        if (r == -ENOMEM)
+                                goto out;
+                        res.status = LOGIN_BAD_CREDENTIALS;
+                        res.reason = "the refreshed ID token is for another subject";
+                }
+                if (res.status != LOGIN_OK) {
+                        log_err(log, "user=%s re-validation: the provider's ID token is unusable: %s", u->username,
+                                strempty(res.reason));
+                        *ret = REVALIDATION_UNAVAILABLE;
+                        *ret_reason = "the refreshed ID token is unusable";
+                        r = 0;
+                        goto out;
+                }
+                if ((r = revalidation_groups(c, u, &res)) < 0)
+                        goto out;
+                if (!res.allowed)
+                        refusal = res.access_reason ? res.access_reason : "not allowed by the access policy";
+                else if ((r = login_store(c, log, &res, now)) < 0)
+                        goto out;
+                else if (!res.allowed)
+                        refusal = res.access_reason;
+        }
+
+        if (refusal) {
+                r = cache_user_refuse(c, log, NULL, u->username, refusal, now);
+                if (r == -ENOMEM)
+                        goto out;
+                if (r < 0 && r != -ESRCH)
+                        log_err(log, "user=%s the refusal could not be recorded: %s", u->username, strerror(-r));
+                *ret = REVALIDATION_REFUSED;
+                *ret_reason = refusal;
+                r = 0;
+                goto out;
+        }
+
+        /* The provider vouched: the rotated token (or the same one) and the time go into the record. */
+        r = offline_host_key_load(c->state_dir, log, false, key);
+        if (r >= 0) {
+                r = tokenbox_seal(key, u->subject_key, u->uid, tokens.refresh_token ? tokens.refresh_token : token,
+                                  &sealed);
+                secret_wipe(key, sizeof(key));
+        }
+        if (r >= 0)
+                r = cache_user_set_refresh(c, log, u->uid, u->subject_key, sealed, (int64_t) now);
+        if (r == -ENOMEM)
+                goto out;
+        if (r < 0)
+                log_err(log, "user=%s re-validation: the record could not be updated: %s", u->username, strerror(-r));
+        *ret = REVALIDATION_CONFIRMED;
+        *ret_reason = tokens.id_token ? "the provider vouched, groups as its ID token says" : "the provider vouched";
+        r = 0;
+out:
+        oauth_tokens_done(&tokens);
+        login_result_done(&res);
+        provider_done(&p);
+        return r == -ENOMEM ? r : 0;
+}
+
 int login_account_check_cached(const struct cloudauth_config *c, const struct logger *log, const char *user,
                                bool *ret_allowed, const char **ret_reason, char **ret_local_user) {
         return login_account_check_cached_at(c, log, user, time(NULL), ret_allowed, ret_reason, ret_local_user);
@@ -574,8 +772,8 @@ int login_account_check_cached_at(const struct cloudauth_config *c, const struct
         if (u->refused_at) {
                 *ret_allowed = false;
                 *ret_reason = "the last online login was refused";
-        } else if ((int64_t) now > u->last_online_login &&
-                   (uint64_t) ((int64_t) now - u->last_online_login) > c->offline_max_age) {
+        } else if ((int64_t) now > cache_user_last_answer(u) &&
+                   (uint64_t) ((int64_t) now - cache_user_last_answer(u)) > c->offline_max_age) {
                 /* A verdict is only as good as the provider's last word on it. */
                 *ret_allowed = false;
                 *ret_reason = "the last online login is older than [offline] max_age";

@@ -46,6 +46,7 @@ struct login_result {
         bool unreachable;          /* the provider could not answer at all (see login_offline) */
         bool offline;              /* decided by the offline verifier, not by the provider */
         int64_t offline_since;     /* with offline: when the password was last accepted online */
+        char *refresh_token;       /* with LOGIN_OK online: the provider's refresh token, if it sent one */
 };
 
 void login_result_done(struct login_result *r);
@@ -137,6 +138,41 @@ int login_offline_update(const struct cloudauth_config *c, const struct logger *
 
 /* Whether login_offline_update has anything to do for this result (no file is read). */
 bool login_offline_update_wanted(const struct login_result *r, const char *password);
+
+/*
+ * After login_store of an allowed online login that brought a refresh
+ * token, with [session] revalidate on: the token, sealed (tokenbox.h), into
+ * the record, which also notes that the provider vouched for the account
+ * now. Failures are logged; negative errno only for allocation failure.
+ */
+int login_session_store(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                        time_t now);
+bool login_session_store_wanted(const struct cloudauth_config *c, const struct logger *log,
+                                const struct login_result *r);
+
+/* What a re-validation found. */
+enum login_revalidation {
+        REVALIDATION_NOT_DUE,     /* vouched for within [session] revalidate, or nothing to ask with */
+        REVALIDATION_CONFIRMED,   /* the provider still vouches; the record holds what it said */
+        REVALIDATION_REFUSED,     /* the grant is gone, or the account no longer passes [access] */
+        REVALIDATION_UNAVAILABLE, /* no answer that counts: the cached verdict stands */
+};
+
+/*
+ * The account phase's question to the provider for a user cached under
+ * name: when [session] revalidate is on, the record holds a refresh token,
+ * and the provider last vouched for the account longer ago than revalidate,
+ * the refresh token grant. A new refresh token replaces the stored one; an
+ * ID token that comes with the answer is verified and must be for the
+ * record's subject; with a groups claim in it, the groups, roles and access
+ * verdict are recomputed and stored as an online login stores them. A grant
+ * the provider ended (invalid_grant), a disabled or deleted account, or a
+ * verdict the policy no longer allows marks the record refused
+ * (cache_user_refuse: groups withdrawn, verifier and token deleted).
+ * *ret_reason: static, for the log. Negative errno only for allocation failure.
+ */
+int login_revalidate(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
+                     enum login_revalidation *ret, const char **ret_reason);
 
 /*
  * acct_mgmt for a user this transaction did not authenticate (sshd with a

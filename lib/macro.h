@@ -71,6 +71,22 @@ static inline size_t strv_length(char *const *v) {
         return n;
 }
 
+/* A deep copy; NULL copies as an empty list. */
+static inline int strv_dup(char *const *v, char ***ret) {
+        size_t n = strv_length(v);
+        char **r = calloc(n + 1, sizeof(char *));
+
+        if (!r)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(r[i] = strdup(v[i]))) {
+                        strv_free(r);
+                        return -ENOMEM;
+                }
+        *ret = r;
+        return 0;
+}
+
 static inline const char *strempty(const char *s) {
         return s ? s : "";
 }

@@ -322,6 +322,35 @@ int oauth_password_grant(struct provider *p, const char *username, const char *p
         return 0;
 }
 
+int oauth_refresh_grant(struct provider *p, const char *refresh_token, struct oauth_tokens *ret,
+                        enum oauth_result *ret_result) {
+        struct http_response resp = {0};
+        _cleanup_erase_ char *form = NULL;
+        enum oauth_result result;
+        int r;
+
+        if (!p || !p->config || !refresh_token || !ret || !ret_result)
+                return -EINVAL;
+
+        if ((r = oauth_ensure_metadata(p, "refresh", ret_result)) != 0)
+                return r < 0 ? r : 0;
+
+        /* No scope: the grant keeps the one it was issued with (RFC 6749 6). */
+        if ((r = http_form_append(&form, "grant_type", "refresh_token")) < 0 ||
+            (r = http_form_append(&form, "refresh_token", refresh_token)) < 0)
+                return r;
+
+        if ((r = oauth_post_client_form(p, "refresh", p->metadata->token_endpoint, &form, &resp, ret_result)) != 0)
+                return r < 0 ? r : 0;
+
+        r = oauth_parse_token_response(resp.status, resp.body, resp.body_len, ret, &result, NULL);
+        http_response_done(&resp);
+        if (r < 0)
+                return r;
+        *ret_result = result;
+        return 0;
+}
+
 int oauth_authorization_code(struct provider *p, const char *code, const char *redirect_uri,
                              const char *code_verifier, struct oauth_tokens *ret, enum oauth_result *ret_result) {
         struct http_response resp = {0};

@@ -67,6 +67,16 @@ int oauth_password_grant(struct provider *p, const char *username, const char *p
                          struct oauth_tokens *ret, enum oauth_result *ret_result);
 
 /*
+ * The refresh token grant (RFC 6749 6), with the client authentication of
+ * the password grant. invalid_grant (the grant is gone: the account was
+ * disabled or deleted, its password reset, its sessions revoked) is
+ * OAUTH_WRONG_PASSWORD, as for the password grant; a transport error is
+ * OAUTH_UNREACHABLE or OAUTH_TLS_ERROR.
+ */
+int oauth_refresh_grant(struct provider *p, const char *refresh_token, struct oauth_tokens *ret,
+                        enum oauth_result *ret_result);
+
+/*
  * For the grants built on this one (device flow): load discovery unless
  * loaded. Returns 0 when p->metadata is usable, 1 with *ret_result set
  * (OAUTH_UNREACHABLE, OAUTH_TLS_ERROR, OAUTH_PROTOCOL_ERROR) when discovery
