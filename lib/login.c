@@ -631,8 +631,8 @@ static int revalidation_groups(const struct cloudauth_config *c, const struct ca
         return access_check(c, r->identity, r->roles, &r->allowed, &r->access_reason);
 }
 
-int login_revalidate(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
-                     enum login_revalidation *ret, const char **ret_reason) {
+static int revalidate(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
+                      bool force, enum login_revalidation *ret, const char **ret_reason) {
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
         _cleanup_erase_ char *token = NULL, *sealed = NULL;
         _cleanup_free_ char *subject = NULL;
@@ -645,7 +645,7 @@ int login_revalidate(const struct cloudauth_config *c, const struct logger *log,
 
         *ret = REVALIDATION_NOT_DUE;
         *ret_reason = "vouched for recently";
-        if (!c->session_revalidate)
+        if (!c->session_revalidate && !force)
                 return 0;
         r = cache_user_load_by_name(c, log, name, &u);
         if (r == -ENOMEM)
@@ -654,7 +654,7 @@ int login_revalidate(const struct cloudauth_config *c, const struct logger *log,
                 *ret_reason = "nothing to re-validate";
                 return 0;
         }
-        if ((int64_t) now >= cache_user_last_answer(u) &&
+        if (!force && (int64_t) now >= cache_user_last_answer(u) &&
             (uint64_t) ((int64_t) now - cache_user_last_answer(u)) <= c->session_revalidate)
                 return 0;
         if ((r = session_token_open(c, log, u, &token)) <= 0) {
@@ -745,6 +745,16 @@ out:
         login_result_done(&res);
         provider_done(&p);
         return r == -ENOMEM ? r : 0;
+}
+
+int login_revalidate(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
+                     enum login_revalidation *ret, const char **ret_reason) {
+        return revalidate(c, log, name, now, false, ret, ret_reason);
+}
+
+int login_revalidate_now(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
+                         enum login_revalidation *ret, const char **ret_reason) {
+        return revalidate(c, log, name, now, true, ret, ret_reason);
 }
 
 int login_account_check_cached(const struct cloudauth_config *c, const struct logger *log, const char *user,

@@ -174,6 +174,10 @@ enum login_revalidation {
 int login_revalidate(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
                      enum login_revalidation *ret, const char **ret_reason);
 
+/* The same, now, however recently the provider vouched (cloudauthctl refresh, a PIN login). */
+int login_revalidate_now(const struct cloudauth_config *c, const struct logger *log, const char *name, time_t now,
+                         enum login_revalidation *ret, const char **ret_reason);
+
 /*
  * acct_mgmt for a user this transaction did not authenticate (sshd with a
  * key, su from root): the cached record. Denied (0, *ret_allowed false) when
