@@ -164,9 +164,13 @@ static void lockout_count(struct helper *h, const struct cloudauth_config *c, co
         else if ((res->status == LOGIN_BAD_CREDENTIALS && res->oauth != OAUTH_MFA_REQUIRED) ||
                  res->status == LOGIN_USER_UNKNOWN) {
                 r = lockout_record_failure(c, &h->log, name, now, &s);
-                if (r >= 0 && s.locked_until == now + (time_t) c->lockout_duration)
+                if (r >= 0 && s.locked_until == now + (time_t) c->lockout_duration) {
                         log_notice(&h->log, "user=%s result=locked reason=\"%u failed logins within %llu seconds\"",
                                    h->user, s.failures, (unsigned long long) c->lockout_window);
+                        /* A PIN guessed at until the lock is gone for good: a new device login sets another. */
+                        if (res->pin && login_pin_forget(c, &h->log, name) >= 0)
+                                log_notice(&h->log, "user=%s PIN removed: the account locked after failed PINs", h->user);
+                }
         } else
                 return;
         if (r < 0)
@@ -252,10 +256,34 @@ static void tell_user_offline(struct helper *h, const struct login_result *res) 
 }
 
 /* A short, safe explanation for the person at the prompt. */
+/* What a PIN login's outcome means for the person. */
+static void tell_user_pin(struct helper *h, const struct login_result *res) {
+        const char *msg = NULL;
+
+        if (res->status == LOGIN_OK && res->allowed)
+                msg = res->offline ? "The identity provider cannot be reached; signed in with your PIN." : NULL;
+        else if (res->status == LOGIN_OK)
+                msg = "Access denied: this account is not allowed to log in to this host.";
+        else if (res->status == LOGIN_ACCOUNT_PROBLEM)
+                msg = "The identity provider no longer lets this account sign in: the PIN is not valid.";
+        else if (res->status == LOGIN_UNAVAILABLE)
+                msg = "The identity provider cannot be reached, and the PIN cannot be used offline now.";
+        else if (res->reason && streq(res->reason, "pin: wrong PIN"))
+                msg = "Wrong PIN.";
+        else if (res->status == LOGIN_BAD_CREDENTIALS || res->status == LOGIN_USER_UNKNOWN)
+                msg = "No PIN can be used for this account: sign in with the device login to set one.";
+        if (msg)
+                (void) (res->status == LOGIN_OK && res->allowed ? conv_info(&h->conv, msg) : conv_error(&h->conv, msg));
+}
+
 static void tell_user(struct helper *h, const struct login_result *res) {
         const char *msg = NULL;
         char denied[512];
 
+        if (res->pin) {
+                tell_user_pin(h, res);
+                return;
+        }
         if (res->offline && !(res->status == LOGIN_OK && !res->allowed)) {
                 tell_user_offline(h, res);
                 return;
@@ -290,7 +318,6 @@ static void tell_user(struct helper *h, const struct login_result *res) {
                 (void) conv_error(&h->conv, msg);
 }
 
-/* Every flow ends here: store (or revoke), log the decision, tell the person, answer the module. */
 /*
  * What the answer need not wait for: the refresh token into the record, and
  * the offline verifier's argon2 work (a new verifier, or the check that
@@ -317,8 +344,42 @@ static bool after_answer(struct helper *h) {
         return true;
 }
 
+/*
+ * After an allowed device login, with [pin] enabled and no PIN set yet: one
+ * offer to choose one, twice the same, at least min_length characters.
+ * NULL when skipped, mistyped or refused (the person is told).
+ */
+static char *pin_offer(struct helper *h, const struct cloudauth_config *c, const struct login_result *res) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_erase_ char *again = NULL;
+        char *pin = NULL, msg[128];
+
+        if (!c->pin_enabled || !c->session_revalidate || !res->refresh_token ||
+            cache_user_load_by_name(c, &h->log, res->identity->username, &u) < 0 || u->pin_verifier)
+                return NULL;
+        if (conv_ask(&h->conv, NULL, "Choose a PIN for sudo and for signing in when offline (Enter to skip): ", false,
+                     false, HELPER_PROMPT_TIMEOUT_MS, &pin) < 0 || !pin || !*pin) {
+                erase_and_free(pin);
+                return NULL;
+        }
+        if (strlen(pin) < c->pin_min_length) {
+                snprintf(msg, sizeof(msg), "A PIN needs at least %u characters; no PIN was set.", c->pin_min_length);
+                (void) conv_error(&h->conv, msg);
+        } else if (conv_ask(&h->conv, NULL, "Repeat the PIN: ", false, false, HELPER_PROMPT_TIMEOUT_MS, &again) < 0 ||
+                   !again || !streq(again, pin))
+                (void) conv_error(&h->conv, "The PINs differ; no PIN was set.");
+        else {
+                (void) conv_info(&h->conv, "PIN set.");
+                return pin;
+        }
+        erase_and_free(pin);
+        return NULL;
+}
+
+/* Every flow ends here: store (or revoke), log the decision, tell the person, answer the module. */
 static int login_conclude(struct helper *h, const struct cloudauth_config *c, const char *flow,
                           struct login_result *res, const char *password) {
+        _cleanup_erase_ char *pin = NULL;
         enum proto_code code;
         int r;
 
@@ -332,13 +393,16 @@ static int login_conclude(struct helper *h, const struct cloudauth_config *c, co
                 log_notice(&h->log, "user=%s account=%s result=denied reason=\"%s\"", h->user, res->identity->username,
                            strempty(res->access_reason));
         code = code_from_login(res);
-        if (code != PROTO_CODE_SUCCESS || res->offline)
+        if (code != PROTO_CODE_SUCCESS || res->offline || res->pin)
                 tell_user(h, res);
+        if (code == PROTO_CODE_SUCCESS && streq(flow, "device"))
+                pin = pin_offer(h, c, res);
         r = helper_result(h, code, code == PROTO_CODE_SUCCESS ? res->identity->username : NULL);
-        if ((login_offline_update_wanted(res, password) || login_session_store_wanted(c, &h->log, res)) &&
+        if ((login_offline_update_wanted(res, password) || login_session_store_wanted(c, &h->log, res) || pin) &&
             after_answer(h) &&
             (login_session_store(c, &h->log, res, time(NULL)) < 0 ||
-             login_offline_update(c, &h->log, res, password, time(NULL)) < 0))
+             login_offline_update(c, &h->log, res, password, time(NULL)) < 0 ||
+             (pin && login_pin_set(c, &h->log, res->identity->username, pin, time(NULL)) == -ENOMEM)))
                 r = -ENOMEM;
         login_result_done(res);
         return r;
@@ -433,11 +497,41 @@ oom:
         return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
 }
 
+/* flow=pin: the PIN set after a device login, valid while the provider's grant is. */
+static int authenticate_pin(struct helper *h, const struct cloudauth_config *c) {
+        _cleanup_erase_ char *pin = NULL;
+        struct login_result res;
+        int r;
+
+        r = conv_ask(&h->conv, NULL, "PIN: ", false, false, HELPER_PROMPT_TIMEOUT_MS, &pin);
+        if (r == -ENOMEM)
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+        if (r < 0 || !pin) {
+                log_err(&h->log, "user=%s conversation failed: %s", h->user,
+                        r == -ETIMEDOUT ? "no answer in time" : r < 0 ? strerror(-r) : "end of input");
+                return helper_result(h, PROTO_CODE_CONV_ERR, NULL);
+        }
+        r = login_pin(c, &h->log, h->user, pin, c->offline_enabled && !(h->flags & PROTO_FLAG_NO_OFFLINE), time(NULL),
+                      &res);
+        if (r < 0)
+                return helper_result(h, PROTO_CODE_BUF_ERR, NULL);
+        return login_conclude(h, c, "pin", &res, NULL);
+}
+
 /* Which flow runs: the module argument, else the configuration's default; "flows" must allow it. */
 static int flow_choose(struct helper *h, const struct cloudauth_config *c, unsigned *ret) {
         unsigned flow = h->flow ? h->flow : (unsigned) c->default_flow;
         bool allowed;
 
+        if (flow == LOGIN_FLOW_PIN) {
+                if (!c->pin_enabled) {
+                        log_err(&h->log, "user=%s result=config-error reason=\"flow=pin needs [pin] enabled = yes in the configuration\"",
+                                h->user);
+                        return -EPERM;
+                }
+                *ret = flow;
+                return 0;
+        }
         if (flow == LOGIN_FLOW_AUTO)
                 allowed = (c->flows & LOGIN_FLOW_AUTO) ||
                           ((c->flows & LOGIN_FLOW_PASSWORD) && (c->flows & LOGIN_FLOW_DEVICE));
@@ -482,5 +576,7 @@ int helper_authenticate(struct helper *h) {
                 return helper_result(h, PROTO_CODE_AUTHINFO_UNAVAIL, NULL);
         if (flow == LOGIN_FLOW_DEVICE)
                 return authenticate_device(h, c);
+        if (flow == LOGIN_FLOW_PIN)
+                return authenticate_pin(h, c);
         return authenticate_password(h, c, flow == LOGIN_FLOW_AUTO);
 }

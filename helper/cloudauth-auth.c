@@ -173,6 +173,9 @@ int main(int argc, char **argv) {
         if (h.op == PROTO_OP_ACCOUNT) {
                 phase_name = "account";
                 r = helper_account(&h);
+        } else if (h.op == PROTO_OP_CHAUTHTOK) {
+                phase_name = "password";
+                r = helper_chauthtok(&h);
         } else
                 r = helper_authenticate(&h);
         proto_msg_wipe(&start);

@@ -35,6 +35,9 @@ int helper_result(struct helper *h, enum proto_code code, const char *local_user
 /* pam_sm_authenticate's work: every flow, the store, the decision. Sends the result. */
 int helper_authenticate(struct helper *h);
 
+/* pam_sm_chauthtok's update phase for a cloud user: a new PIN. Sends the result. */
+int helper_chauthtok(struct helper *h);
+
 /* pam_sm_acct_mgmt's work for a user not authenticated in this transaction. Sends the result. */
 int helper_account(struct helper *h);
 

@@ -75,6 +75,9 @@ void cache_user_free(struct cache_user *u) {
         if (u->verifier)
                 secret_wipe(u->verifier, sizeof(*u->verifier));
         free(u->verifier);
+        if (u->pin_verifier)
+                secret_wipe(u->pin_verifier, sizeof(*u->pin_verifier));
+        free(u->pin_verifier);
         erase_and_free(u->refresh_sealed);
         strv_free(u->idp_groups);
         strv_free(u->app_roles);
@@ -364,6 +367,14 @@ int cache_user_parse(const char *text, size_t len, struct cache_user **ret) {
                 if ((r = offline_verifier_from_json(v, u->verifier)) < 0)
                         return r;
         }
+        v = json_object_get(o, "pin_verifier");
+        if (v) {
+                u->pin_verifier = malloc(sizeof(*u->pin_verifier));
+                if (!u->pin_verifier)
+                        return -ENOMEM;
+                if ((r = offline_verifier_from_json(v, u->pin_verifier)) < 0)
+                        return r;
+        }
         if ((r = json_get_opt_string(o, "refresh_token_sealed", &u->refresh_sealed)) < 0)
                 return r;
         v = json_object_get(o, "last_answer");
@@ -452,6 +463,10 @@ static json_t *record_to_json(const struct cache_user *u) {
                 return NULL;
         }
         if (o && u->verifier && json_object_set_new(o, "offline_verifier", offline_verifier_to_json(u->verifier)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        if (o && u->pin_verifier && json_object_set_new(o, "pin_verifier", offline_verifier_to_json(u->pin_verifier)) < 0) {
                 json_decref(o);
                 return NULL;
         }
@@ -1870,6 +1885,7 @@ static int store_login_locked(const struct cloudauth_config *c, const struct log
                 u->first_login = old->first_login;
                 /* The verifier and the refresh token belong to the subject, whose record this stays. */
                 u->verifier = TAKE_PTR(old->verifier);
+                u->pin_verifier = TAKE_PTR(old->pin_verifier);
                 u->refresh_sealed = TAKE_PTR(old->refresh_sealed);
                 u->last_answer = old->last_answer;
                 if (!streq(old->username, u->username))
@@ -2147,8 +2163,11 @@ static int refuse_locked(const struct cloudauth_config *c, const struct logger *
         if (u->verifier)
                 secret_wipe(u->verifier, sizeof(*u->verifier));
         free(TAKE_PTR(u->verifier));
-        /* Nor a re-validation: the next allowed online login brings a new grant. */
+        /* Nor a re-validation or a PIN: the next allowed online login brings a new grant. */
         erase_and_free(TAKE_PTR(u->refresh_sealed));
+        if (u->pin_verifier)
+                secret_wipe(u->pin_verifier, sizeof(*u->pin_verifier));
+        free(TAKE_PTR(u->pin_verifier));
         cache_group_array_free(u->groups, u->n_groups);
         cache_group_array_free(u->unix_groups, u->n_unix_groups);
         u->groups = u->unix_groups = NULL;
@@ -2196,10 +2215,11 @@ int cache_user_refuse(const struct cloudauth_config *c, const struct logger *log
 
 /* ---- writers besides login ---- */
 
-int cache_user_set_verifier(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
-                            const char *subject_key, const struct offline_verifier *v) {
+static int set_verifier(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                        const char *subject_key, bool pin, const struct offline_verifier *v) {
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
         _cleanup_close_ int lock = -1;
+        struct offline_verifier **slot;
         int r;
 
         if (!c->state_dir || !subject_key)
@@ -2212,18 +2232,29 @@ int cache_user_set_verifier(const struct cloudauth_config *c, const struct logge
         /* The uid may have gone to someone else since the caller read it. */
         if (!streq(u->subject_key, subject_key))
                 return -ESTALE;
-        if (!v && !u->verifier)
+        slot = pin ? &u->pin_verifier : &u->verifier;
+        if (!v && !*slot)
                 return 0;
-        if (u->verifier)
-                secret_wipe(u->verifier, sizeof(*u->verifier));
-        free(TAKE_PTR(u->verifier));
+        if (*slot)
+                secret_wipe(*slot, sizeof(**slot));
+        free(TAKE_PTR(*slot));
         if (v) {
-                u->verifier = malloc(sizeof(*u->verifier));
-                if (!u->verifier)
+                *slot = malloc(sizeof(**slot));
+                if (!*slot)
                         return -ENOMEM;
-                *u->verifier = *v;
+                **slot = *v;
         }
         return record_write(c, log, u);
+}
+
+int cache_user_set_verifier(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                            const char *subject_key, const struct offline_verifier *v) {
+        return set_verifier(c, log, uid, subject_key, false, v);
+}
+
+int cache_user_set_pin(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                       const char *subject_key, const struct offline_verifier *v) {
+        return set_verifier(c, log, uid, subject_key, true, v);
 }
 
 int cache_user_set_refresh(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,

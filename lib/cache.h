@@ -47,6 +47,7 @@ struct cache_user {
         int64_t refused_at;        /* 0, or when an online login was last refused (see cache_user_refuse) */
         char *refusal;             /* why, when refused_at is set */
         struct offline_verifier *verifier; /* NULL, or of the password of the last allowed online login */
+        struct offline_verifier *pin_verifier; /* NULL, or of the PIN chosen after a device login */
         char *refresh_sealed;      /* NULL, or the refresh token of the last online answer, sealed (see tokenbox.h) */
         int64_t last_answer;       /* 0, or when the provider last vouched for the account (login or refresh) */
 };
@@ -127,6 +128,10 @@ int cache_user_set_verifier(const struct cloudauth_config *c, const struct logge
  */
 int cache_user_set_refresh(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
                            const char *subject_key, const char *sealed, int64_t answered_at);
+
+/* Replace the PIN verifier of the record of uid with v (NULL: remove it). Errors as cache_user_set_verifier. */
+int cache_user_set_pin(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                       const char *subject_key, const struct offline_verifier *v);
 
 /* When the provider last vouched for u: its last allowed online login or its last refresh. */
 static inline int64_t cache_user_last_answer(const struct cache_user *u) {

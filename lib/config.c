@@ -50,6 +50,7 @@ enum section {
         SECTION_OFFLINE,
         SECTION_LOCKOUT,
         SECTION_SESSION,
+        SECTION_PIN,
         SECTION_PATHS,
         SECTION_UIDS, /* keys are user names, not fixed key names */
         _SECTION_MAX,
@@ -764,6 +765,12 @@ static const struct key_def session_keys[] = {
         { NULL, NULL, 0, 0, 0 },
 };
 
+static const struct key_def pin_keys[] = {
+        { "enabled", parse_bool, CFG(pin_enabled), 0, 0 },
+        { "min_length", parse_count, CFG(pin_min_length), 4, 64 },
+        { NULL, NULL, 0, 0, 0 },
+};
+
 static const struct key_def paths_keys[] = {
         { "state_dir", parse_path, CFG(state_dir), 0, 0 },
         { "cache_dir", parse_path, CFG(cache_dir), 0, 0 },
@@ -840,6 +847,7 @@ static const struct {
         [SECTION_OFFLINE] = { "offline", offline_keys },
         [SECTION_LOCKOUT] = { "lockout", lockout_keys },
         [SECTION_SESSION] = { "session", session_keys },
+        [SECTION_PIN] = { "pin", pin_keys },
         [SECTION_PATHS] = { "paths", paths_keys },
         [SECTION_UIDS] = { "uids", uids_keys },
 };
@@ -1119,6 +1127,7 @@ int config_new_defaults(struct cloudauth_config **ret) {
         c->offline_enabled = true;
         c->offline_max_age = 7 * DAY;
         c->session_revalidate = 15 * 60;
+        c->pin_min_length = 6;
         c->offline_time_cost = OFFLINE_DEFAULT_TIME_COST;
         c->offline_memory_mib = OFFLINE_DEFAULT_MEMORY_MIB;
         c->lockout_attempts = 5;

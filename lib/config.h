@@ -12,6 +12,7 @@ enum login_flow {
         LOGIN_FLOW_PASSWORD = 1 << 0,
         LOGIN_FLOW_DEVICE = 1 << 1,
         LOGIN_FLOW_AUTO = 1 << 2,
+        LOGIN_FLOW_PIN = 1 << 3, /* module argument flow=pin only, with [pin] enabled */
 };
 
 struct config_role {
@@ -78,6 +79,10 @@ struct cloudauth_config {
         unsigned lockout_attempts; /* failures within the window that lock the account; default 5, 0 = off */
         uint64_t lockout_window;   /* seconds, default 15m */
         uint64_t lockout_duration; /* seconds, default 15m */
+
+        /* [pin] */
+        bool pin_enabled;        /* default no */
+        unsigned pin_min_length; /* default 6 */
 
         /* [session] */
         uint64_t session_revalidate; /* seconds, default 15m, 0 = off (no refresh token is requested or kept) */

@@ -321,8 +321,8 @@ int login_store(const struct cloudauth_config *c, const struct logger *log, stru
         uint32_t uid;
         int k;
 
-        /* An offline login changes nothing: only the provider's word goes into the store. */
-        if (r->offline)
+        /* An offline or PIN login changes nothing: only the provider's word goes into the store. */
+        if (r->offline || r->pin)
                 return 0;
         refusal = refusal_of(r);
         if (refusal)
@@ -369,8 +369,8 @@ static int offline_slot(const struct cloudauth_config *c, const struct logger *l
 }
 
 /* The argon2 work under one of the host's slots: 1 match, 0 not, -ETIMEDOUT when no slot came free. */
-static int offline_check_slotted(const struct cloudauth_config *c, const struct logger *log, const char *name,
-                                 const struct cache_user *u, const char *password) {
+static int verifier_check_slotted(const struct cloudauth_config *c, const struct logger *log, const char *name,
+                                  const struct cache_user *u, const struct offline_verifier *v, const char *secret) {
         _cleanup_close_ int slot_fd = -1;
         uint8_t key[OFFLINE_KEY_SIZE];
         int r;
@@ -383,9 +383,14 @@ static int offline_check_slotted(const struct cloudauth_config *c, const struct 
                 secret_wipe(key, sizeof(key));
                 return slot_fd;
         }
-        r = offline_verifier_check(key, u->subject_key, password, u->verifier);
+        r = offline_verifier_check(key, u->subject_key, secret, v);
         secret_wipe(key, sizeof(key));
         return r;
+}
+
+static int offline_check_slotted(const struct cloudauth_config *c, const struct logger *log, const char *name,
+                                 const struct cache_user *u, const char *password) {
+        return verifier_check_slotted(c, log, name, u, u->verifier, password);
 }
 
 static int offline_identity(struct cache_user *u, struct identity **ret) {
@@ -405,12 +410,31 @@ static int offline_identity(struct cache_user *u, struct identity **ret) {
         return 0;
 }
 
+/* A login decided here, from the record: its groups as of the provider's last word, the policy as configured now. */
+static int result_from_record(const struct cloudauth_config *c, struct cache_user *u, struct login_result *ret) {
+        struct identity *id = NULL;
+        char **roles = NULL;
+        int r;
+
+        ret->uid = u->uid;
+        if ((r = offline_identity(u, &id)) < 0)
+                return r;
+        if ((r = roles_resolve(c, id, &roles)) < 0 ||
+            (r = access_check(c, id, roles, &ret->allowed, &ret->access_reason)) < 0) {
+                identity_free(id);
+                strv_free(roles);
+                return r;
+        }
+        ret->status = LOGIN_OK;
+        ret->identity = id;
+        ret->roles = roles;
+        return 0;
+}
+
 int login_offline(const struct cloudauth_config *c, const struct logger *log, const char *typed_user,
                   const char *password, time_t now, struct login_result *ret) {
         _cleanup_(cache_user_freep) struct cache_user *u = NULL;
         _cleanup_free_ char *idp_name = NULL;
-        struct identity *id = NULL;
-        char **roles = NULL;
         int r;
 
         *ret = (struct login_result) { .status = LOGIN_UNAVAILABLE, .offline = true, .unreachable = true };
@@ -459,53 +483,163 @@ int login_offline(const struct cloudauth_config *c, const struct logger *log, co
                 return 0;
         }
 
-        ret->uid = u->uid;
         ret->offline_since = u->verifier->created;
-        if ((r = offline_identity(u, &id)) < 0)
-                return r;
-        /* The groups as of the last online login; the policy as configured now. */
-        if ((r = roles_resolve(c, id, &roles)) < 0 ||
-            (r = access_check(c, id, roles, &ret->allowed, &ret->access_reason)) < 0) {
-                identity_free(id);
-                strv_free(roles);
-                return r;
-        }
-        ret->status = LOGIN_OK;
+        r = result_from_record(c, u, ret);
         ret->reason = "offline: the password last used online";
-        ret->identity = id;
-        ret->roles = roles;
-        return 0;
+        return r;
 }
 
-static int offline_store(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
-                         const char *password, time_t now) {
-        _cleanup_free_ char *subject = NULL;
+/* A new verifier of secret (a password, or a PIN) into the record of uid, under a slot. */
+static int verifier_store(const struct cloudauth_config *c, const struct logger *log, uint32_t uid,
+                          const char *subject, const char *name, const char *secret, bool pin, time_t now) {
         _cleanup_close_ int slot_fd = -1;
         struct offline_verifier v;
         struct offline_params params;
         uint8_t key[OFFLINE_KEY_SIZE];
         int k;
 
-        if ((k = cache_subject_key(r->identity, &subject)) < 0)
-                return k;
         if ((k = offline_host_key_load(c->state_dir, log, true, key)) < 0)
                 return k;
         offline_params_from_config(c, &params);
         /* Making a verifier costs what checking one does: the same slots bound it. */
-        slot_fd = offline_slot(c, log, r->identity->username);
+        slot_fd = offline_slot(c, log, name);
         if (slot_fd < 0) {
                 secret_wipe(key, sizeof(key));
                 return slot_fd;
         }
-        k = offline_verifier_make(key, subject, password, &params, (int64_t) now, &v);
+        k = offline_verifier_make(key, subject, secret, &params, (int64_t) now, &v);
         secret_wipe(key, sizeof(key));
         close(TAKE_FD(slot_fd));
         if (k >= 0)
-                k = cache_user_set_verifier(c, log, r->uid, subject, &v);
+                k = pin ? cache_user_set_pin(c, log, uid, subject, &v) : cache_user_set_verifier(c, log, uid, subject, &v);
         secret_wipe(&v, sizeof(v));
         if (k >= 0)
-                log_info(log, "user=%s offline verifier stored", r->identity->username);
+                log_info(log, "user=%s %s stored", name, pin ? "PIN verifier" : "offline verifier");
         return k;
+}
+
+static int offline_store(const struct cloudauth_config *c, const struct logger *log, const struct login_result *r,
+                         const char *password, time_t now) {
+        _cleanup_free_ char *subject = NULL;
+        int k;
+
+        if ((k = cache_subject_key(r->identity, &subject)) < 0)
+                return k;
+        return verifier_store(c, log, r->uid, subject, r->identity->username, password, false, now);
+}
+
+int login_pin_set(const struct cloudauth_config *c, const struct logger *log, const char *name, const char *pin,
+                  time_t now) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        int k;
+
+        if (!pin || !*pin)
+                return -EINVAL;
+        if ((k = cache_user_load_by_name(c, log, name, &u)) < 0)
+                return k;
+        return verifier_store(c, log, u->uid, u->subject_key, u->username, pin, true, now);
+}
+
+int login_pin_check(const struct cloudauth_config *c, const struct logger *log, const char *name, const char *pin) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        int k;
+
+        if ((k = cache_user_load_by_name(c, log, name, &u)) < 0)
+                return k;
+        if (!u->pin_verifier)
+                return -ENOENT;
+        return verifier_check_slotted(c, log, u->username, u, u->pin_verifier, pin);
+}
+
+int login_pin_forget(const struct cloudauth_config *c, const struct logger *log, const char *name) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        int k;
+
+        if ((k = cache_user_load_by_name(c, log, name, &u)) < 0)
+                return k;
+        return cache_user_set_pin(c, log, u->uid, u->subject_key, NULL);
+}
+
+int login_pin(const struct cloudauth_config *c, const struct logger *log, const char *typed_user, const char *pin,
+              bool offline_allowed, time_t now, struct login_result *ret) {
+        _cleanup_(cache_user_freep) struct cache_user *u = NULL;
+        _cleanup_free_ char *idp_name = NULL;
+        enum login_revalidation rv;
+        const char *why;
+        int r;
+
+        *ret = (struct login_result) { .status = LOGIN_BAD_CREDENTIALS, .pin = true };
+        r = identity_login_to_idp_name(c, typed_user, &idp_name);
+        if (r == -ENOMEM)
+                return r;
+        r = r < 0 ? -ESRCH : cache_user_load_by_name(c, log, idp_name, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                ret->status = LOGIN_USER_UNKNOWN;
+                ret->reason = r == -ESRCH ? "pin: never signed in on this host" : "pin: the user record cannot be read";
+                return 0;
+        }
+        ret->idp_name = TAKE_PTR(idp_name);
+        if (u->refused_at) {
+                ret->reason = "pin: the last online login was refused";
+                return 0;
+        }
+        if (!u->pin_verifier) {
+                ret->reason = "pin: no PIN is set";
+                return 0;
+        }
+        if (!u->refresh_sealed) {
+                ret->reason = "pin: no refresh token is kept, so no PIN is valid";
+                return 0;
+        }
+        r = verifier_check_slotted(c, log, u->username, u, u->pin_verifier, pin);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                ret->status = LOGIN_UNAVAILABLE;
+                ret->reason = r == -ETIMEDOUT ? "pin: no verification slot came free in time" : "pin: the PIN cannot be checked";
+                return 0;
+        }
+        if (r == 0) {
+                ret->reason = "pin: wrong PIN";
+                return 0;
+        }
+
+        /* A PIN is only as good as the grant behind it: the provider is asked every time. */
+        r = login_revalidate_now(c, log, u->username, now, &rv, &why);
+        if (r < 0)
+                return r;
+        if (rv == REVALIDATION_REFUSED) {
+                ret->status = LOGIN_ACCOUNT_PROBLEM;
+                ret->reason = why;
+                return 0;
+        }
+        if (rv == REVALIDATION_UNAVAILABLE || rv == REVALIDATION_NOT_DUE) {
+                ret->unreachable = rv == REVALIDATION_UNAVAILABLE;
+                if (!offline_allowed || (int64_t) now < cache_user_last_answer(u) ||
+                    (uint64_t) ((int64_t) now - cache_user_last_answer(u)) > c->offline_max_age) {
+                        ret->status = LOGIN_UNAVAILABLE;
+                        ret->reason = offline_allowed ? "pin: the provider cannot answer, and its last word is older than [offline] max_age"
+                                                      : "pin: the provider cannot answer, and offline logins are off";
+                        return 0;
+                }
+                ret->offline = true;
+                ret->offline_since = cache_user_last_answer(u);
+        }
+        /* The record as the re-validation left it. */
+        cache_user_free(TAKE_PTR(u));
+        r = cache_user_load_by_name(c, log, ret->idp_name, &u);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                ret->status = LOGIN_UNAVAILABLE;
+                ret->reason = "pin: the user record cannot be read";
+                return 0;
+        }
+        r = result_from_record(c, u, ret);
+        ret->reason = ret->offline ? "pin: checked here, the provider cannot answer" : "pin: checked here, the provider vouched";
+        return r;
 }
 
 /* The provider refused this password: if it is the one the verifier knows, it no longer works offline. */
@@ -815,7 +949,7 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
                       const struct login_result *r) {
         char user[128], roles[512] = "", uid[16], requests[16];
         bool ok = r->status == LOGIN_OK;
-        const char *id, *result, *reason = ok ? r->access_reason : r->reason;
+        const char *id, *result, *source, *reason = ok ? r->access_reason : r->reason;
         size_t n = 0;
         int priority;
 
@@ -867,14 +1001,15 @@ void login_result_log(const struct logger *log, const char *typed_user, const ch
                 { "CLOUDAUTH_REQUESTS", requests },
         };
 
+        source = r->pin ? (r->offline ? " source=pin-offline" : " source=pin") : r->offline ? " source=offline" : "";
         if (ok)
                 log_record(log, priority, id, fields, ELEMENTSOF(fields),
                            "user=%s flow=%s%s result=success local_user=%s uid=%s allowed=%s access=\"%s\" roles=%s requests=%u",
-                           user, flow, r->offline ? " source=offline" : "", r->identity->username, uid,
+                           user, flow, source, r->identity->username, uid,
                            r->allowed ? "yes" : "no", strempty(r->access_reason), n ? roles : "-", r->n_requests);
         else
                 log_record(log, priority, id, fields, ELEMENTSOF(fields),
                            "user=%s flow=%s%s result=%s reason=\"%s\" requests=%u", user, flow,
-                           r->offline ? " source=offline" : "", login_status_to_string(r->status), strempty(r->reason),
+                           source, login_status_to_string(r->status), strempty(r->reason),
                            r->n_requests);
 }

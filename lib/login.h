@@ -47,6 +47,7 @@ struct login_result {
         bool offline;              /* decided by the offline verifier, not by the provider */
         int64_t offline_since;     /* with offline: when the password was last accepted online */
         char *refresh_token;       /* with LOGIN_OK online: the provider's refresh token, if it sent one */
+        bool pin;                  /* a PIN login (login_pin) */
 };
 
 void login_result_done(struct login_result *r);
@@ -149,6 +150,29 @@ int login_session_store(const struct cloudauth_config *c, const struct logger *l
                         time_t now);
 bool login_session_store_wanted(const struct cloudauth_config *c, const struct logger *log,
                                 const struct login_result *r);
+
+/*
+ * A PIN login for typed_user: the record's PIN verifier checked under a
+ * verification slot, then, since a PIN is valid only while the grant is, a
+ * re-validation now (login_revalidate_now). The provider refusing ends it
+ * (LOGIN_ACCOUNT_PROBLEM); the provider unable to answer leaves the PIN
+ * valid, with ->offline set, only when offline_allowed and the provider
+ * vouched within [offline] max_age. No PIN, no kept refresh token, a refused
+ * record or a wrong PIN: LOGIN_BAD_CREDENTIALS. Same contract as
+ * login_offline, with ->pin set.
+ */
+int login_pin(const struct cloudauth_config *c, const struct logger *log, const char *typed_user, const char *pin,
+              bool offline_allowed, time_t now, struct login_result *ret);
+
+/*
+ * The PIN of the user cached under name: a new verifier of pin (under a
+ * verification slot), a check of pin (1 match, 0 not, -ENOENT when no PIN is
+ * set), or its removal. -ESRCH when nobody is cached under name.
+ */
+int login_pin_set(const struct cloudauth_config *c, const struct logger *log, const char *name, const char *pin,
+                  time_t now);
+int login_pin_check(const struct cloudauth_config *c, const struct logger *log, const char *name, const char *pin);
+int login_pin_forget(const struct cloudauth_config *c, const struct logger *log, const char *name);
 
 /* What a re-validation found. */
 enum login_revalidation {

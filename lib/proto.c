@@ -92,9 +92,9 @@ static bool string_valid(enum field_kind kind, const uint8_t *s, size_t n) {
 static bool u32_valid(enum proto_tag tag, uint32_t v) {
         switch (tag) {
         case PROTO_TAG_OP:
-                return v == PROTO_OP_AUTHENTICATE || v == PROTO_OP_ACCOUNT;
+                return v == PROTO_OP_AUTHENTICATE || v == PROTO_OP_ACCOUNT || v == PROTO_OP_CHAUTHTOK;
         case PROTO_TAG_FLOW:
-                return v == 0 || v == 1 || v == 2 || v == 4;
+                return v == 0 || v == 1 || v == 2 || v == 4 || v == 8;
         case PROTO_TAG_FLAGS:
                 return (v & ~PROTO_FLAGS_ALL) == 0;
         case PROTO_TAG_STATUS:
@@ -303,6 +303,7 @@ const char *proto_code_to_string(enum proto_code c) {
                 [PROTO_CODE_CONV_ERR] = "conversation-error",
                 [PROTO_CODE_SERVICE_ERR] = "service-error",
                 [PROTO_CODE_BUF_ERR] = "out-of-memory",
+                [PROTO_CODE_AUTHTOK_ERR] = "authtok-error",
         };
 
         return (unsigned) c < _PROTO_CODE_MAX ? table[c] : "unknown";

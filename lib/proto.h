@@ -67,6 +67,7 @@ enum proto_tag {
 enum proto_op {
         PROTO_OP_AUTHENTICATE = 1,
         PROTO_OP_ACCOUNT = 2,
+        PROTO_OP_CHAUTHTOK = 3, /* pam_sm_chauthtok's update phase: a new PIN */
 };
 
 /* START flags: the module arguments that change what the helper does. */
@@ -98,6 +99,7 @@ enum proto_code {
         PROTO_CODE_CONV_ERR,          /* the conversation failed or ended */
         PROTO_CODE_SERVICE_ERR,
         PROTO_CODE_BUF_ERR,
+        PROTO_CODE_AUTHTOK_ERR,       /* the new PIN was not set */
         _PROTO_CODE_MAX,
 };
 

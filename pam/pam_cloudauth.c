@@ -100,6 +100,8 @@ static int args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv
                         a.flow = 2;
                 else if (streq(arg, "flow=auto"))
                         a.flow = 4;
+                else if (streq(arg, "flow=pin"))
+                        a.flow = 8;
                 else {
                         pam_syslog(pamh, LOG_ERR, "unknown or invalid module argument '%s'", arg);
                         return PAM_SERVICE_ERR;
@@ -352,6 +354,8 @@ static int pam_code(uint32_t code) {
                 return PAM_CONV_ERR;
         case PROTO_CODE_BUF_ERR:
                 return PAM_BUF_ERR;
+        case PROTO_CODE_AUTHTOK_ERR:
+                return PAM_AUTHTOK_ERR;
         case PROTO_CODE_SERVICE_ERR:
         default:
                 return PAM_SERVICE_ERR;
@@ -550,4 +554,30 @@ _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const cha
         if (user_in_etc_passwd(user))
                 return PAM_USER_UNKNOWN;
         return helper_call(pamh, &args, PROTO_OP_ACCOUNT, user);
+}
+
+/*
+ * passwd(1) for a cloud user: the PIN of [pin], never the provider's
+ * password. The preliminary check asks nothing; the helper asks for the
+ * current PIN, when one is set, and the new one twice in the update phase.
+ */
+_public_ int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        struct module_args args;
+        const char *user;
+        int r;
+
+        r = args_parse(pamh, flags, argc, argv, &args);
+        if (r != PAM_SUCCESS)
+                return r;
+        r = user_get(pamh, &user);
+        if (r != PAM_SUCCESS)
+                return PAM_IGNORE;
+        if (user_in_etc_passwd(user))
+                return PAM_IGNORE;
+        if (flags & PAM_PRELIM_CHECK)
+                return PAM_SUCCESS;
+        if (!(flags & PAM_UPDATE_AUTHTOK))
+                return PAM_SERVICE_ERR;
+        r = helper_call(pamh, &args, PROTO_OP_CHAUTHTOK, user);
+        return r == PAM_USER_UNKNOWN ? PAM_IGNORE : r;
 }
