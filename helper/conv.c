@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "secret.h"
 #include "proto.h"
 
 /* One parsed packet at a time: it is large, and may hold a password until wiped. */
@@ -72,8 +73,26 @@ int conv_read_answer(struct conv *cv, int timeout_ms, char **ret_answer) {
 
 int conv_ask(struct conv *cv, const char *info, const char *prompt, bool echo, bool authtok, int timeout_ms,
              char **ret_answer) {
-        int r = conv_send_prompt(cv, info, prompt, echo, authtok);
+        int r;
 
+        /*
+         * A prompt still open (the device flow's "press Enter", when the
+         * approval came first) holds the module's conversation: its answer
+         * comes before this prompt can be shown, and is not this one's.
+         */
+        while (cv->pending > 0) {
+                char *stale = NULL;
+
+                r = conv_read_answer(cv, timeout_ms, &stale);
+                if (r < 0)
+                        return r;
+                if (!stale) {
+                        *ret_answer = NULL;
+                        return 0;
+                }
+                erase_and_free(stale);
+        }
+        r = conv_send_prompt(cv, info, prompt, echo, authtok);
         return r < 0 ? r : conv_read_answer(cv, timeout_ms, ret_answer);
 }
 

@@ -110,6 +110,15 @@ function passwordMatches(user, password) {
   return crypto.timingSafeEqual(a, b) && Boolean(user);
 }
 
+// Whether the provider still vouches for user and, given a token, for the
+// grant it belongs to: a disabled user, and every grant issued up to the
+// second of a revocation, are refused (the refresh grant then answers
+// invalid_grant, as real providers do).
+function active(user, token) {
+  if (!user || user.disabled) return false;
+  return !(token && user.revokedAt && typeof token.iat === 'number' && token.iat <= user.revokedAt);
+}
+
 class EntraStyleError extends errors.InvalidGrant {
   constructor(code, description) {
     super(description);
@@ -143,7 +152,7 @@ async function passwordGrant(ctx) {
   const { client, params } = ctx.oidc;
   const username = String(params.username ?? '').toLowerCase();
   const user = users.byName.get(username);
-  if (!passwordMatches(user, params.password ?? '')) {
+  if (!passwordMatches(user, params.password ?? '') || !active(user)) {
     throw new errors.InvalidGrant('invalid username or password');
   }
   if (user.error_codes?.length) {
@@ -247,7 +256,7 @@ async function interactions(ctx, next) {
   } else if (action === 'login') {
     const form = await readForm(ctx);
     const user = users.byName.get(String(form.login ?? '').toLowerCase());
-    if (!passwordMatches(user, form.password ?? '') || user.error_codes?.length) {
+    if (!passwordMatches(user, form.password ?? '') || user.error_codes?.length || !active(user)) {
       ctx.status = 401;
       ctx.type = 'html';
       ctx.body = page('Sign in failed', `<p>Wrong email or password.</p><a href="/interaction/${esc(uid)}">Try again</a>`);
@@ -387,7 +396,18 @@ async function testAdmin(ctx, next) {
     const list = (v) => [v].flat().join(',').split(',').map((s) => s.trim()).filter((s) => s);
     if (ctx.query.groups !== undefined) user.groups = list(ctx.query.groups);
     if (ctx.query.roles !== undefined) user.roles = list(ctx.query.roles);
+    if (ctx.query.disabled !== undefined) user.disabled = ctx.query.disabled === '1';
+    if (ctx.query.deleted === '1') {
+      users.byName.delete(user.email.toLowerCase());
+      users.bySub.delete(user.sub);
+    }
     ctx.body = { email: user.email, groups: user.groups ?? [], roles: user.roles ?? [] };
+  } else if (ctx.path === '/__test/revoke') {
+    // An administrator's "revoke sessions": every grant of the user so far ends.
+    const user = users.byName.get(String(ctx.query.email ?? '').toLowerCase());
+    if (!user) ctx.throw(404, 'no such user');
+    user.revokedAt = Math.floor(Date.now() / 1000);
+    ctx.body = { email: user.email, revoked_at: user.revokedAt };
   } else if (ctx.path === '/__test/reset') {
     control.tokenDelayMs = 0;
     control.failCount = 0;
@@ -426,9 +446,9 @@ function buildProvider() {
       },
     ],
     jwks: { keys: signingKeys },
-    findAccount: async (_ctx, sub) => {
+    findAccount: async (_ctx, sub, token) => {
       const user = users.bySub.get(sub);
-      return user ? accountFor(user) : undefined;
+      return active(user, token) ? accountFor(user) : undefined;
     },
     claims: {
       openid: ['sub'],
