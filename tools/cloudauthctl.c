@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -716,6 +717,16 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
                                                     ? json_integer((json_int_t) (u->verifier->created + (int64_t) c->offline_max_age))
                                                     : json_null());
                 }
+                if (doc) {
+                        /* Whether a refresh token is kept (never the token), and when the provider last vouched. */
+                        json_object_set_new(doc, "refresh_token_kept", json_boolean(u->refresh_sealed != NULL));
+                        json_object_set_new(doc, "pin_set", json_boolean(u->pin_verifier != NULL));
+                        json_object_set_new(doc, "last_answer", json_integer((json_int_t) cache_user_last_answer(u)));
+                        json_object_set_new(doc, "revalidate_after",
+                                            u->refresh_sealed && c->session_revalidate
+                                                    ? json_integer((json_int_t) (cache_user_last_answer(u) + (int64_t) c->session_revalidate))
+                                                    : json_null());
+                }
                 if (doc && r >= 0) {
                         json_object_set_new(doc, "failures", json_integer(lock.failures));
                         json_object_set_new(doc, "locked_until",
@@ -747,12 +758,176 @@ static int verb_user_show(const struct ctl_options *o, const char *name) {
                 printf("%-14s password of %s, until %s\n", "offline login", made, until_offline);
         } else
                 printf("%-14s %s\n", "offline login", u->verifier ? "turned off ([offline] enabled = no)" : "none");
+        {
+                char vouched[32], next[32];
+
+                format_time(cache_user_last_answer(u), vouched, sizeof(vouched));
+                printf("%-14s %s\n", "provider said", vouched);
+                if (u->refresh_sealed && c->session_revalidate) {
+                        format_time(cache_user_last_answer(u) + (int64_t) c->session_revalidate, next, sizeof(next));
+                        printf("%-14s refresh token kept; asked again after %s\n", "session", next);
+                } else
+                        printf("%-14s %s\n", "session", u->refresh_sealed ? "refresh token kept; re-validation off"
+                                                                          : "no refresh token kept");
+                printf("%-14s %s\n", "PIN", u->pin_verifier ? "set" : "none");
+        }
         if (r < 0)
                 return EXIT_FAILURE;
         format_time(lock.locked_until, until, sizeof(until));
         printf("%-14s %u\n", "failures", lock.failures);
         printf("%-14s %s\n", "locked until", until);
         return EXIT_SUCCESS;
+}
+
+static const char *revalidation_name(enum login_revalidation v) {
+        switch (v) {
+        case REVALIDATION_CONFIRMED:
+                return "confirmed";
+        case REVALIDATION_REFUSED:
+                return "refused";
+        case REVALIDATION_UNAVAILABLE:
+                return "unavailable";
+        case REVALIDATION_NOT_DUE:
+        default:
+                return "skipped";
+        }
+}
+
+/* One user's re-validation in a child: its verdict travels back as one byte, its reason is logged there. */
+static pid_t refresh_spawn(const struct cloudauth_config *c, const struct logger *log, const char *name, int *ret_fd) {
+        int p[2];
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid = fork();
+        if (pid == 0) {
+                enum login_revalidation v = REVALIDATION_UNAVAILABLE;
+                const char *why = NULL;
+                unsigned char b;
+
+                close(p[0]);
+                if (login_revalidate_now(c, log, name, time(NULL), &v, &why) < 0)
+                        v = REVALIDATION_UNAVAILABLE;
+                if (v != REVALIDATION_CONFIRMED)
+                        log_notice(log, "%s: %s (%s)", name, revalidation_name(v), strempty(why));
+                b = (unsigned char) v;
+                _exit(write(p[1], &b, 1) == 1 ? 0 : 1);
+        }
+        close(p[1]);
+        if (pid < 0) {
+                close(p[0]);
+                return -1;
+        }
+        *ret_fd = p[0];
+        return pid;
+}
+
+#define REFRESH_CONCURRENCY 4
+
+/* cloudauthctl refresh [NAME]: ask the provider now, for one user or for every cached one, a few at a time. */
+static int verb_refresh(const struct ctl_options *o, const char *only) {
+        _cleanup_config_ struct cloudauth_config *c = NULL;
+        struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
+        struct cache_user **users = NULL;
+        size_t n = 0, first = 0, last, next, done = 0, counts[4] = {0};
+        struct { pid_t pid; int fd; size_t i; } run[REFRESH_CONCURRENCY];
+        enum login_revalidation *verdict = NULL;
+        unsigned running = 0;
+        bool tty = isatty(STDOUT_FILENO);
+        json_t *a = NULL;
+        int r;
+
+        if (config_load(o->config_path, &log, &c) < 0)
+                return EXIT_FAILURE;
+        if ((r = cache_user_list(c, &log, &users, &n)) < 0) {
+                log_err(&log, "cannot list the cached users: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        last = n;
+        if (only) {
+                size_t k = 0;
+
+                for (size_t i = 0; i < n; i++)
+                        if (streq(users[i]->username, only) || streq(users[i]->idp_username, only))
+                                k = i + 1;
+                if (!k) {
+                        fprintf(stderr, "cloudauthctl: %s is not in the cache\n", only);
+                        cache_user_list_free(users, n);
+                        return EXIT_FAILURE;
+                }
+                first = k - 1;
+                last = k;
+        }
+        next = first;
+        verdict = calloc(n ? n : 1, sizeof(*verdict));
+        if (!verdict) {
+                cache_user_list_free(users, n);
+                return EXIT_FAILURE;
+        }
+        while (next < last || running > 0) {
+                while (next < last && running < REFRESH_CONCURRENCY) {
+                        if (!users[next]->refresh_sealed || users[next]->refused_at) {
+                                verdict[next++] = REVALIDATION_NOT_DUE;
+                                done++;
+                                continue;
+                        }
+                        run[running].i = next;
+                        run[running].pid = refresh_spawn(c, &log, users[next]->username, &run[running].fd);
+                        if (run[running].pid < 0) {
+                                log_err(&log, "cannot start a re-validation: %s", strerror(errno));
+                                verdict[next++] = REVALIDATION_UNAVAILABLE;
+                                done++;
+                                continue;
+                        }
+                        next++;
+                        running++;
+                }
+                if (running == 0)
+                        break;
+                /* The oldest first: each takes about one token request. */
+                {
+                        unsigned char b = REVALIDATION_UNAVAILABLE;
+                        int status;
+
+                        if (read(run[0].fd, &b, 1) != 1 || b > REVALIDATION_UNAVAILABLE)
+                                b = REVALIDATION_UNAVAILABLE;
+                        close(run[0].fd);
+                        while (waitpid(run[0].pid, &status, 0) < 0 && errno == EINTR)
+                                ;
+                        verdict[run[0].i] = (enum login_revalidation) b;
+                        memmove(&run[0], &run[1], (running - 1) * sizeof(run[0]));
+                        running--;
+                        done++;
+                }
+                if (tty && !o->json) {
+                        printf("\rre-validated %zu of %zu", done, last - first);
+                        fflush(stdout);
+                }
+        }
+        if (tty && !o->json)
+                printf("\n");
+
+        if (o->json)
+                a = json_array();
+        for (size_t i = first; i < last; i++) {
+                counts[verdict[i]]++;
+                if (a)
+                        json_array_append_new(a, json_pack("{s:s, s:s}", "user", users[i]->username, "result",
+                                                           revalidation_name(verdict[i])));
+                else if (!tty)
+                        printf("%s: %s\n", users[i]->username, revalidation_name(verdict[i]));
+        }
+        if (a)
+                print_json_and_free(a);
+        else
+                printf("%zu confirmed, %zu refused, %zu unavailable, %zu without a refresh token\n",
+                       counts[REVALIDATION_CONFIRMED], counts[REVALIDATION_REFUSED], counts[REVALIDATION_UNAVAILABLE],
+                       counts[REVALIDATION_NOT_DUE]);
+        r = counts[REVALIDATION_UNAVAILABLE] ? EXIT_FAILURE : EXIT_SUCCESS;
+        free(verdict);
+        cache_user_list_free(users, n);
+        return r;
 }
 
 static int verb_user_forget(const struct ctl_options *o, const char *name) {
@@ -859,6 +1034,7 @@ static void help(void) {
                "  login --browser [USER]  The same in a browser on this machine (authorization code + PKCE)\n"
                "  user list               List the cached users\n"
                "  user show NAME          Show the cached record of one user\n"
+               "  refresh [NAME]          Ask the provider now whether it still vouches for NAME, or every cached user\n"
                "  user forget NAME        Remove a user from the cache\n"
                "  user unlock NAME        End a lockout after failed logins and forget the failures\n"
                "  cache rebuild           Rebuild nss.db from the user records\n\n"
@@ -987,6 +1163,14 @@ int main(int argc, char *argv[]) {
                 }
                 fprintf(stderr, "cloudauthctl: user needs list, show NAME, forget NAME or unlock NAME; see --help\n");
                 return 2;
+        }
+
+        if (streq(verb, "refresh")) {
+                if (optind + 1 < argc) {
+                        fprintf(stderr, "cloudauthctl: refresh takes at most one user name\n");
+                        return 2;
+                }
+                return verb_refresh(&o, optind < argc ? argv[optind] : NULL);
         }
 
         if (streq(verb, "cache")) {

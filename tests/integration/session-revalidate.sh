@@ -101,4 +101,21 @@ idp_admin "/__test/revoke?email=bob@example.com"
 sleep 3
 account_only bob
 expect_pam_fail "Permission denied"
+
+# cloudauthctl refresh asks now, whatever the interval: alice, enabled and signed in again, is confirmed.
+idp_admin "/__test/user?email=alice@example.com&disabled=0"
+pam_run login alice@example.com "authenticate acct_mgmt" "$pw"
+expect_pam_ok
+requests_mark
+out=$(ctl refresh) || fail "cloudauthctl refresh failed: $out"
+grep -qx "alice: confirmed" <<<"$out" || fail "refresh did not confirm alice: $out"
+grep -qx "bob: skipped" <<<"$out" || fail "refresh asked for bob's refused record: $out"
+grep -qx "1 confirmed, 0 refused, 0 unavailable, 1 without a refresh token" <<<"$out" || fail "no summary: $out"
+[[ "$(token_requests)" -eq 1 ]] || fail "refresh made other than one token request: $(requests_new)"
+ctl user show alice | grep -qE '^session +refresh token kept; asked again after ' || fail "user show has no session line"
+ctl user show alice --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["refresh_token_kept"] is True and "refresh_token_sealed" not in d' ||
+        fail "user show --json does not say the token is kept, or shows it"
+idp_admin "/__test/user?email=alice@example.com&disabled=1"
+out=$(ctl refresh alice --json) || fail "cloudauthctl refresh alice failed: $out"
+[[ "$out" == *'"result": "refused"'* ]] || fail "refresh did not report alice refused: $out"
 pass
