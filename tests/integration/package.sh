@@ -51,6 +51,12 @@ DEBIAN_FRONTEND=noninteractive dpkg -i "${debs[@]}" >"$T/dpkg.log" 2>&1 ||
 [[ -f /usr/lib/x86_64-linux-gnu/libnss_cloudauth.so.2 ]] || fail "the NSS module is not beside libc"
 [[ -x /usr/sbin/cloudauthctl ]] || fail "no /usr/sbin/cloudauthctl"
 [[ -f /usr/share/pam-configs/cloudauth ]] || fail "no pam-auth-update profile"
+# The re-validation timer ships with cloudauth and is left off: nothing enables it.
+for unit in cloudauth-refresh.service cloudauth-refresh.timer; do
+        [[ -f /lib/systemd/system/$unit || -f /usr/lib/systemd/system/$unit ]] || fail "no $unit installed"
+done
+[[ -z "$(find /etc/systemd/system -name 'cloudauth-refresh*' 2>/dev/null)" ]] ||
+        fail "the package enabled cloudauth-refresh: $(find /etc/systemd/system -name 'cloudauth-refresh*')"
 man -w pam_cloudauth >/dev/null 2>&1 || [[ -f /usr/share/man/man8/pam_cloudauth.8.gz ]] || fail "no pam_cloudauth(8)"
 
 # The login helper the module executes: root's, nobody else may change it.
