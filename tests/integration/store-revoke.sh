@@ -57,12 +57,15 @@ e2e_pam_login sshd alice "$pw"
 account_phase
 [[ $PAM_RC -eq 0 ]] || fail "restored: the account phase refused alice: $(tail -n 2 "$T/pam.out")"
 
-# Eight days without an online login: the cached verdict is past max_age (7d).
+# Eight days without a word from the provider, and no refresh token to ask
+# it with: the cached verdict is past max_age (7d).
 python3 - "$E2E_STATE/users/$uid.json" <<'PY'
 import json, os, sys, time
 path = sys.argv[1]
 rec = json.load(open(path))
 rec["last_online_login"] = int(time.time()) - 8 * 86400
+rec["last_answer"] = rec["last_online_login"]
+rec.pop("refresh_token_sealed", None)
 with open(path + ".new", "w") as f:
     json.dump(rec, f)
 os.chmod(path + ".new", 0o600)
