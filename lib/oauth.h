@@ -77,6 +77,18 @@ int oauth_refresh_grant(struct provider *p, const char *refresh_token, struct oa
                         enum oauth_result *ret_result);
 
 /*
+ * Revoke a refresh token at the revocation endpoint discovery names (RFC
+ * 7009): token and token_type_hint=refresh_token, with the client
+ * authentication of the password grant. OAUTH_OK for a 200, which the
+ * provider also answers for a token it no longer knows; OAUTH_UNREACHABLE
+ * or OAUTH_TLS_ERROR when it could not answer (a transport error, 5xx,
+ * 429, or discovery failing); OAUTH_CLIENT_ERROR when it does not accept
+ * our client; OAUTH_REJECTED for any other refusal. -EOPNOTSUPP when
+ * discovery names no revocation endpoint.
+ */
+int oauth_revoke_refresh_token(struct provider *p, const char *refresh_token, enum oauth_result *ret_result);
+
+/*
  * For the grants built on this one (device flow): load discovery unless
  * loaded. Returns 0 when p->metadata is usable, 1 with *ret_result set
  * (OAUTH_UNREACHABLE, OAUTH_TLS_ERROR, OAUTH_PROTOCOL_ERROR) when discovery

@@ -53,6 +53,7 @@ void oidc_metadata_free(struct oidc_metadata *m) {
         free(m->jwks_uri);
         free(m->authorization_endpoint);
         free(m->device_authorization_endpoint);
+        free(m->revocation_endpoint);
         free(m);
 }
 
@@ -119,7 +120,8 @@ int oidc_metadata_parse(const char *json, size_t len, const char *expected_issue
         if ((r = endpoint_get(o, "token_endpoint", true, &m->token_endpoint)) < 0 ||
             (r = endpoint_get(o, "jwks_uri", true, &m->jwks_uri)) < 0 ||
             (r = endpoint_get(o, "authorization_endpoint", false, &m->authorization_endpoint)) < 0 ||
-            (r = endpoint_get(o, "device_authorization_endpoint", false, &m->device_authorization_endpoint)) < 0)
+            (r = endpoint_get(o, "device_authorization_endpoint", false, &m->device_authorization_endpoint)) < 0 ||
+            (r = endpoint_get(o, "revocation_endpoint", false, &m->revocation_endpoint)) < 0)
                 return r;
 
         methods = json_object_get(o, "code_challenge_methods_supported");

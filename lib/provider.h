@@ -21,6 +21,7 @@ struct oidc_metadata {
         char *jwks_uri;
         char *authorization_endpoint;       /* may be NULL */
         char *device_authorization_endpoint; /* may be NULL */
+        char *revocation_endpoint;           /* may be NULL (RFC 7009) */
         bool pkce_s256;                      /* code_challenge_methods_supported has S256 */
 };
 

@@ -315,11 +315,43 @@ static void test_password_grant_transport(void) {
         CHECK_INT(oauth_password_grant(NULL, "alice", "secret", &t, &res), -EINVAL);
 }
 
+static void test_revoke_transport(void) {
+        struct cloudauth_config c = { .issuer = (char *) "https://idp.example.com", .client_id = (char *) "cid",
+                                      .timeout = 2 };
+        enum oauth_result res = OAUTH_OK;
+        struct provider p;
+
+        /* no revocation endpoint in discovery: nothing is sent */
+        CHECK_INT(provider_init(&p, &c, NULL), 0);
+        p.metadata = metadata_with_token_endpoint("https://127.0.0.1:1/token");
+        CHECK_INT(oauth_revoke_refresh_token(&p, "rt", &res), -EOPNOTSUPP);
+        CHECK_INT(p.n_requests, 0);
+
+        /* nothing listens: the provider could not answer */
+        p.metadata->revocation_endpoint = strdup("https://127.0.0.1:1/token/revocation");
+        CHECK_INT(oauth_revoke_refresh_token(&p, "rt", &res), 0);
+        CHECK_INT(res, OAUTH_UNREACHABLE);
+        CHECK_INT(p.n_requests, 1);
+        provider_done(&p);
+
+        /* a plain-http revocation endpoint is never contacted */
+        CHECK_INT(provider_init(&p, &c, NULL), 0);
+        p.metadata = metadata_with_token_endpoint("https://127.0.0.1:1/token");
+        p.metadata->revocation_endpoint = strdup("http://127.0.0.1:1/token/revocation");
+        res = OAUTH_OK;
+        CHECK_INT(oauth_revoke_refresh_token(&p, "rt", &res), 0);
+        CHECK_INT(res, OAUTH_PROTOCOL_ERROR);
+        provider_done(&p);
+
+        CHECK_INT(oauth_revoke_refresh_token(NULL, "rt", &res), -EINVAL);
+}
+
 int main(void) {
         RUN(test_table);
         RUN(test_full_fields);
         RUN(test_hostile);
         RUN(test_strings);
         RUN(test_password_grant_transport);
+        RUN(test_revoke_transport);
         return tests_exit();
 }

@@ -70,6 +70,15 @@ static void test_metadata_accept(void) {
                 m = NULL;
                 CHECK_INT(oidc_metadata_parse(d, strlen(d), "https://idp", &m), 0);
                 CHECK(m && !m->device_authorization_endpoint && !m->authorization_endpoint && !m->pkce_s256);
+                CHECK(m && !m->revocation_endpoint);
+                oidc_metadata_free(m);
+        }
+        {
+                const char *d = "{\"issuer\":\"https://idp\",\"token_endpoint\":\"https://idp/t\","
+                                "\"jwks_uri\":\"https://idp/k\",\"revocation_endpoint\":\"https://idp/t/revocation\"}";
+                m = NULL;
+                CHECK_INT(oidc_metadata_parse(d, strlen(d), "https://idp", &m), 0);
+                CHECK(m && m->revocation_endpoint && streq(m->revocation_endpoint, "https://idp/t/revocation"));
                 oidc_metadata_free(m);
         }
         oidc_metadata_free(NULL);
@@ -100,6 +109,9 @@ static void test_metadata_reject(void) {
                   -EBADMSG },
                 { "{\"issuer\":\"https://idp\",\"token_endpoint\":\"https://idp/t\",\"jwks_uri\":\"https://idp/k\","
                   "\"authorization_endpoint\":5}",
+                  -EBADMSG },
+                { "{\"issuer\":\"https://idp\",\"token_endpoint\":\"https://idp/t\",\"jwks_uri\":\"https://idp/k\","
+                  "\"revocation_endpoint\":\"http://idp/r\"}",
                   -EBADMSG },
                 { "{\"issuer\":\"https://idp\",\"token_endpoint\":\"https://idp/a b\",\"jwks_uri\":\"https://idp/k\"}",
                   -EBADMSG },
