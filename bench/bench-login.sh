@@ -82,7 +82,7 @@ curl_login() {
 # (about 200 ms of argon2): wait for it outside the timed part, so that it
 # does not slow down the next request measured.
 settle() {
-        while pgrep -x --ns $$ --nslist mnt cloudauth-auth >/dev/null; do sleep 0.005; done
+        while pgrep -x -r R,S,D --ns $$ --nslist mnt cloudauth-auth >/dev/null; do sleep 0.005; done
 }
 
 now_us() {

@@ -323,13 +323,14 @@ pam_run() { # SERVICE USER "OPS..." PASSWORD [VAR=VALUE for the environment...]
         helpers_settle
 }
 
-# The login helper updates offline verifiers in a child after it answered:
+# The login helper keeps the refresh token and the offline verifier in a
+# child after it answered:
 # wait until no helper runs in this test's mount namespace, so the next step
 # sees the record as the login left it.
 helpers_settle() {
         local i
         for ((i = 0; i < 2000; i++)); do
-                pgrep -x --ns $$ --nslist mnt cloudauth-auth >/dev/null || return 0
+                pgrep -x -r R,S,D --ns $$ --nslist mnt cloudauth-auth >/dev/null || return 0
                 sleep 0.01
         done
         fail "a login helper still runs 20 s after its login"
