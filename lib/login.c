@@ -410,6 +410,16 @@ static int offline_identity(struct cache_user *u, struct identity **ret) {
         return 0;
 }
 
+/* The record a typed name logs in to: -ESRCH for a name that can never be ours or is not cached. */
+static int record_of_login(const struct cloudauth_config *c, const struct logger *log, const char *typed_user,
+                           char **ret_idp_name, struct cache_user **ret) {
+        int r = identity_login_to_idp_name(c, typed_user, ret_idp_name);
+
+        if (r == -ENOMEM)
+                return r;
+        return r < 0 ? -ESRCH : cache_user_load_by_name(c, log, *ret_idp_name, ret);
+}
+
 /* A login decided here, from the record: its groups as of the provider's last word, the policy as configured now. */
 static int result_from_record(const struct cloudauth_config *c, struct cache_user *u, struct login_result *ret) {
         struct identity *id = NULL;
@@ -443,10 +453,7 @@ int login_offline(const struct cloudauth_config *c, const struct logger *log, co
                 ret->reason = "empty password";
                 return 0;
         }
-        r = identity_login_to_idp_name(c, typed_user, &idp_name);
-        if (r == -ENOMEM)
-                return r;
-        r = r < 0 ? -ESRCH : cache_user_load_by_name(c, log, idp_name, &u);
+        r = record_of_login(c, log, typed_user, &idp_name, &u);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -569,10 +576,7 @@ int login_pin(const struct cloudauth_config *c, const struct logger *log, const 
         int r;
 
         *ret = (struct login_result) { .status = LOGIN_BAD_CREDENTIALS, .pin = true };
-        r = identity_login_to_idp_name(c, typed_user, &idp_name);
-        if (r == -ENOMEM)
-                return r;
-        r = r < 0 ? -ESRCH : cache_user_load_by_name(c, log, idp_name, &u);
+        r = record_of_login(c, log, typed_user, &idp_name, &u);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
