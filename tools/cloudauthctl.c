@@ -26,6 +26,7 @@
 #include "nssdb.h"
 #include "provider.h"
 #include "qr.h"
+#include "revoke.h"
 #include "secret.h"
 #include "termesc.h"
 
@@ -930,13 +931,32 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
         return r;
 }
 
+/*
+ * The provider is asked to end the kept refresh token first, so the grant
+ * does not outlive the record; whatever it answers, the record goes.
+ */
 static int verb_user_forget(const struct ctl_options *o, const char *name) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
         struct logger log = { .sink = ctl_log_sink, .debug = o->debug };
+        enum revoke_outcome revoked = REVOKE_NO_TOKEN;
+        const char *why = NULL;
         int r;
 
         if (config_load(o->config_path, &log, &c) < 0)
                 return EXIT_FAILURE;
+        r = revoke_user_token(c, &log, name, &revoked, &why);
+        if (r == -ENOMEM) {
+                log_err(&log, "out of memory");
+                return EXIT_FAILURE;
+        }
+        if (r >= 0 && revoked != REVOKE_DONE && revoked != REVOKE_NO_TOKEN)
+                log_warn(&log, "the refresh token of %s was not revoked at the provider (%s); it is forgotten here",
+                         name, why);
+        if (r < 0 && r != -ESRCH) {
+                log_warn(&log, "the record of %s cannot be read to revoke its refresh token: %s", name, strerror(-r));
+                why = "the record cannot be read";
+                revoked = REVOKE_UNAVAILABLE;
+        }
         r = cache_user_forget(c, &log, name);
         if (r == -ESRCH) {
                 fprintf(stderr, "cloudauthctl: %s is not in the cache; nothing to forget\n", name);
@@ -946,6 +966,15 @@ static int verb_user_forget(const struct ctl_options *o, const char *name) {
                 log_err(&log, "cannot forget %s: %s", name, strerror(-r));
                 return EXIT_FAILURE;
         }
+        if (o->json) {
+                print_json_and_free(json_pack("{s:s, s:b, s:b, s:s, s:s?}", "user", name, "forgotten", true,
+                                              "revoked", revoked == REVOKE_DONE, "revocation",
+                                              revoke_outcome_to_string(revoked), "reason",
+                                              revoked == REVOKE_DONE ? NULL : why));
+                return EXIT_SUCCESS;
+        }
+        if (revoked == REVOKE_DONE)
+                printf("Revoked the refresh token of %s at the provider.\n", name);
         printf("Forgot %s. The next login creates the account again.\n", name);
         return EXIT_SUCCESS;
 }
@@ -1035,7 +1064,7 @@ static void help(void) {
                "  user list               List the cached users\n"
                "  user show NAME          Show the cached record of one user\n"
                "  refresh [NAME]          Ask the provider now whether it still vouches for NAME, or every cached user\n"
-               "  user forget NAME        Remove a user from the cache\n"
+               "  user forget NAME        Revoke its refresh token at the provider, remove the user from the cache\n"
                "  user unlock NAME        End a lockout after failed logins and forget the failures\n"
                "  cache rebuild           Rebuild nss.db from the user records\n\n"
                "Options:\n"
