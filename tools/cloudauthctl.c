@@ -794,7 +794,15 @@ static const char *revalidation_name(enum login_revalidation v) {
         }
 }
 
-/* One user's re-validation in a child: its verdict travels back as one byte, its reason is logged there. */
+#define REFRESH_REASON_MAX 256
+
+/* What one user's re-validation came to, and the library's phrase for why. */
+struct refresh_outcome {
+        enum login_revalidation verdict;
+        char reason[REFRESH_REASON_MAX];
+};
+
+/* One user's re-validation in a child: its verdict travels back as one byte, then its reason (logged there too). */
 static pid_t refresh_spawn(const struct cloudauth_config *c, const struct logger *log, const char *name, int *ret_fd) {
         int p[2];
         pid_t pid;
@@ -813,7 +821,10 @@ static pid_t refresh_spawn(const struct cloudauth_config *c, const struct logger
                 if (v != REVALIDATION_CONFIRMED)
                         log_notice(log, "%s: %s (%s)", name, revalidation_name(v), strempty(why));
                 b = (unsigned char) v;
-                _exit(write(p[1], &b, 1) == 1 ? 0 : 1);
+                why = strempty(why);
+                if (write(p[1], &b, 1) != 1 || write(p[1], why, strnlen(why, REFRESH_REASON_MAX - 1)) < 0)
+                        _exit(1);
+                _exit(0);
         }
         close(p[1]);
         if (pid < 0) {
@@ -826,6 +837,32 @@ static pid_t refresh_spawn(const struct cloudauth_config *c, const struct logger
 
 #define REFRESH_CONCURRENCY 4
 
+static void refresh_outcome_set(struct refresh_outcome *out, enum login_revalidation v, const char *reason) {
+        out->verdict = v;
+        snprintf(out->reason, sizeof(out->reason), "%s", reason);
+}
+
+/* A child that died or wrote nothing usable could not re-validate. */
+static void refresh_outcome_read(int fd, struct refresh_outcome *out) {
+        char buf[1 + REFRESH_REASON_MAX];
+        size_t len = 0;
+        ssize_t k;
+
+        while (len < sizeof(buf) - 1) {
+                k = read(fd, buf + len, sizeof(buf) - 1 - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+        }
+        buf[len] = 0;
+        if (len == 0 || (unsigned char) buf[0] > REVALIDATION_UNAVAILABLE)
+                refresh_outcome_set(out, REVALIDATION_UNAVAILABLE, "the re-validation ended without an answer");
+        else
+                refresh_outcome_set(out, (enum login_revalidation) buf[0], buf + 1);
+}
+
 /* cloudauthctl refresh [NAME]: ask the provider now, for one user or for every cached one, a few at a time. */
 static int verb_refresh(const struct ctl_options *o, const char *only) {
         _cleanup_config_ struct cloudauth_config *c = NULL;
@@ -833,7 +870,7 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
         struct cache_user **users = NULL;
         size_t n = 0, first = 0, last, next, done = 0, counts[4] = {0};
         struct { pid_t pid; int fd; size_t i; } run[REFRESH_CONCURRENCY];
-        enum login_revalidation *verdict = NULL;
+        struct refresh_outcome *out = NULL;
         unsigned running = 0;
         bool tty = isatty(STDOUT_FILENO);
         json_t *a = NULL;
@@ -861,15 +898,18 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
                 last = k;
         }
         next = first;
-        verdict = calloc(n ? n : 1, sizeof(*verdict));
-        if (!verdict) {
+        out = calloc(n ? n : 1, sizeof(*out));
+        if (!out) {
                 cache_user_list_free(users, n);
                 return EXIT_FAILURE;
         }
         while (next < last || running > 0) {
                 while (next < last && running < REFRESH_CONCURRENCY) {
                         if (!users[next]->refresh_sealed || users[next]->refused_at) {
-                                verdict[next++] = REVALIDATION_NOT_DUE;
+                                refresh_outcome_set(&out[next], REVALIDATION_NOT_DUE,
+                                                    users[next]->refused_at ? "the last online login was refused"
+                                                                            : "no refresh token is kept");
+                                next++;
                                 done++;
                                 continue;
                         }
@@ -877,7 +917,8 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
                         run[running].pid = refresh_spawn(c, &log, users[next]->username, &run[running].fd);
                         if (run[running].pid < 0) {
                                 log_err(&log, "cannot start a re-validation: %s", strerror(errno));
-                                verdict[next++] = REVALIDATION_UNAVAILABLE;
+                                refresh_outcome_set(&out[next++], REVALIDATION_UNAVAILABLE,
+                                                    "the re-validation could not be started");
                                 done++;
                                 continue;
                         }
@@ -888,15 +929,12 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
                         break;
                 /* The oldest first: each takes about one token request. */
                 {
-                        unsigned char b = REVALIDATION_UNAVAILABLE;
                         int status;
 
-                        if (read(run[0].fd, &b, 1) != 1 || b > REVALIDATION_UNAVAILABLE)
-                                b = REVALIDATION_UNAVAILABLE;
+                        refresh_outcome_read(run[0].fd, &out[run[0].i]);
                         close(run[0].fd);
                         while (waitpid(run[0].pid, &status, 0) < 0 && errno == EINTR)
                                 ;
-                        verdict[run[0].i] = (enum login_revalidation) b;
                         memmove(&run[0], &run[1], (running - 1) * sizeof(run[0]));
                         running--;
                         done++;
@@ -912,12 +950,13 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
         if (o->json)
                 a = json_array();
         for (size_t i = first; i < last; i++) {
-                counts[verdict[i]]++;
+                counts[out[i].verdict]++;
                 if (a)
-                        json_array_append_new(a, json_pack("{s:s, s:s}", "user", users[i]->username, "result",
-                                                           revalidation_name(verdict[i])));
+                        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "user", users[i]->username, "result",
+                                                           revalidation_name(out[i].verdict), "reason",
+                                                           out[i].reason));
                 else if (!tty)
-                        printf("%s: %s\n", users[i]->username, revalidation_name(verdict[i]));
+                        printf("%s: %s\n", users[i]->username, revalidation_name(out[i].verdict));
         }
         if (a)
                 print_json_and_free(a);
@@ -925,8 +964,9 @@ static int verb_refresh(const struct ctl_options *o, const char *only) {
                 printf("%zu confirmed, %zu refused, %zu unavailable, %zu without a refresh token\n",
                        counts[REVALIDATION_CONFIRMED], counts[REVALIDATION_REFUSED], counts[REVALIDATION_UNAVAILABLE],
                        counts[REVALIDATION_NOT_DUE]);
-        r = counts[REVALIDATION_UNAVAILABLE] ? EXIT_FAILURE : EXIT_SUCCESS;
-        free(verdict);
+        /* A refusal is news an administrator (or the timer's unit state) should see, as is a provider not answering. */
+        r = counts[REVALIDATION_UNAVAILABLE] || counts[REVALIDATION_REFUSED] ? EXIT_FAILURE : EXIT_SUCCESS;
+        free(out);
         cache_user_list_free(users, n);
         return r;
 }

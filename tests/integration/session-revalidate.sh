@@ -116,6 +116,6 @@ ctl user show alice | grep -qE '^session +refresh token kept; asked again after 
 ctl user show alice --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["refresh_token_kept"] is True and "refresh_token_sealed" not in d' ||
         fail "user show --json does not say the token is kept, or shows it"
 idp_admin "/__test/user?email=alice@example.com&disabled=1"
-out=$(ctl refresh alice --json) || fail "cloudauthctl refresh alice failed: $out"
+out=$(ctl refresh alice --json) && fail "cloudauthctl refresh alice exited 0 although the provider refused alice: $out"
 [[ "$out" == *'"result": "refused"'* ]] || fail "refresh did not report alice refused: $out"
 pass
